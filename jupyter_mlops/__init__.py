@@ -1,0 +1,92 @@
+"""jupyter-mlops: a notebook-native experiment tracker.
+
+Records what a notebook actually executed (cells, order, data, params, metrics,
+environment) into a local SQLite store, and tells whether a run reproduces.
+Names are imported on first use so that ``import jupyter_mlops`` and ``%load_ext`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "start_run": "run",
+    "end_run": "run",
+    "active_run": "run",
+    "log_param": "run",
+    "log_params": "run",
+    "log_metric": "run",
+    "log_metrics": "run",
+    "log_data": "run",
+    "log_artifact": "run",
+    "runs": "run",
+    "get_run": "run",
+    "Run": "run",
+    "RunRecord": "run",
+    "content_hash": "hashing",
+    "diff_runs": "compare",
+    "MlopsError": "errors",
+}
+
+__all__ = [*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+if TYPE_CHECKING:
+    from .compare import diff_runs
+    from .errors import MlopsError
+    from .hashing import content_hash
+    from .run import (
+        Run,
+        RunRecord,
+        active_run,
+        end_run,
+        get_run,
+        log_artifact,
+        log_data,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        runs,
+        start_run,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+_capture: Any = None
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext jupyter_mlops``: add the ``%track`` magics and start capturing cells."""
+    global _capture
+    from .capture import CellCapture
+    from .magics import TrackMagics
+
+    shell.register_magics(TrackMagics)
+    if _capture is None or _capture.shell is not shell:
+        if _capture is not None:
+            _capture.unregister()
+        _capture = CellCapture(shell)
+        _capture.register()
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext jupyter_mlops``: stop capturing (the active run stays open)."""
+    global _capture
+    if _capture is not None:
+        _capture.unregister()
+        _capture = None

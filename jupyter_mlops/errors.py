@@ -1,0 +1,92 @@
+"""The one exception hierarchy: every error a user can cause is an ``MlopsError``.
+
+Doors (magics, CLI, server) turn these into a one-line message or a JSON error; each
+carries the fields that say what was wrong, so callers can act on them as data.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MlopsError",
+    "StoreNotFoundError",
+    "RunNotFoundError",
+    "AmbiguousRunError",
+    "NoActiveRunError",
+    "InvalidValueError",
+    "UnhashableError",
+    "ExpressionError",
+    "MagicUsageError",
+]
+
+
+class MlopsError(Exception):
+    """Base of every error jupyter-mlops raises on purpose."""
+
+
+class StoreNotFoundError(MlopsError):
+    """No tracking store where one was looked for."""
+
+    def __init__(self, searched: str) -> None:
+        self.searched = searched
+        super().__init__(
+            f"no tracking store found (looked for .mlops/ from {searched}); "
+            "start a run first or set JUPYTER_MLOPS_DIR"
+        )
+
+
+class RunNotFoundError(MlopsError):
+    """A run reference matched no run."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"no run matches {ref!r} (give a run id, a unique id prefix or a run name)")
+
+
+class AmbiguousRunError(MlopsError):
+    """A run id prefix matched more than one run."""
+
+    def __init__(self, ref: str, candidates: list[str]) -> None:
+        self.ref = ref
+        self.candidates = candidates
+        shown = ", ".join(c[:12] for c in candidates[:5])
+        super().__init__(f"run prefix {ref!r} is ambiguous: it matches {shown}; give more characters")
+
+
+class NoActiveRunError(MlopsError):
+    """An operation needs an active run and there is none."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        super().__init__(f"cannot {action}: no run is active (start one with %track start)")
+
+
+class InvalidValueError(MlopsError):
+    """A value cannot be recorded as given (a param, metric, name or tag)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}")
+
+
+class UnhashableError(MlopsError):
+    """An object has no content hash: its content cannot be read as bytes or pickled."""
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        self.type_name = type_name
+        self.reason = reason
+        super().__init__(f"cannot hash a {type_name}: {reason}")
+
+
+class ExpressionError(MlopsError):
+    """A filter expression (``--where``) is malformed; ``position`` points at the spot."""
+
+    def __init__(self, expression: str, position: int, reason: str) -> None:
+        self.expression = expression
+        self.position = position
+        self.reason = reason
+        super().__init__(f"bad expression at column {position + 1}: {reason}: {expression!r}")
+
+
+class MagicUsageError(MlopsError):
+    """A ``%track`` line could not be understood."""

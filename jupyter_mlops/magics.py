@@ -1,0 +1,365 @@
+"""The ``%track`` and ``%%track`` magics: a thin door onto the run API."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+
+from . import run as runs
+from .errors import MagicUsageError, MlopsError
+
+__all__ = ["TrackMagics", "split_arguments"]
+
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def split_arguments(line: str) -> list[str]:
+    """Split a magic line on spaces outside quotes and brackets: ``a=f(1, 2) --step n``."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for char in line:
+        if quote:
+            current.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in _OPEN:
+            depth += 1
+        elif char in _CLOSE:
+            depth = max(depth - 1, 0)
+        elif char.isspace() and depth == 0:
+            if current:
+                parts.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if quote:
+        raise MagicUsageError(f"unclosed quote in: {line.strip()}")
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def _options(
+    words: list[str], spec: dict[str, bool], command: str
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Positional words and ``--option value`` pairs; ``spec`` says which options repeat."""
+    positional: list[str] = []
+    options: dict[str, list[str]] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.startswith("--") and len(word) > 2:
+            name, _, value = word[2:].partition("=")
+            if name not in spec:
+                known = ", ".join(f"--{o}" for o in spec) or "none"
+                raise MagicUsageError(f"{command}: unknown option --{name} (options: {known})")
+            if not value:
+                index += 1
+                if index >= len(words):
+                    raise MagicUsageError(f"{command}: --{name} needs a value")
+                value = words[index]
+            if name in options and not spec[name]:
+                raise MagicUsageError(f"{command}: --{name} given twice")
+            options.setdefault(name, []).append(value)
+        else:
+            positional.append(word)
+        index += 1
+    return positional, options
+
+
+def _key_value(word: str, command: str) -> tuple[str, str] | None:
+    """``key=expr`` split at the first ``=`` that is not part of ``==``/``<=``/``>=``/``!=``."""
+    for index, char in enumerate(word):
+        if char in _OPEN or char in "'\"":
+            return None
+        if char == "=":
+            before = word[index - 1] if index else ""
+            after = word[index + 1] if index + 1 < len(word) else ""
+            if before in "<>!=" or after == "=":
+                return None
+            key, expr = word[:index], word[index + 1 :]
+            if not key.replace(".", "_").replace("-", "_").replace("/", "_").isidentifier():
+                raise MagicUsageError(f"{command}: {key!r} is not a valid name in {word!r}")
+            if not expr:
+                raise MagicUsageError(f"{command}: {word!r} has no value after '='")
+            return key, expr
+    return None
+
+
+@magics_class
+class TrackMagics(Magics):
+    """``%track`` for runs, params, metrics, data and artifacts."""
+
+    @no_var_expand
+    @line_cell_magic
+    def track(self, line: str, cell: str | None = None) -> Any:
+        """Track this notebook's runs: what ran, with which params, data and results.
+
+        Line magic:
+          %track start [NAME] [--name NAME] [--tag KEY=VALUE]...
+                starts a run; every cell executed from now on is recorded.
+          %track params KEY=VALUE ...      log params: literals or expressions
+          %track params NAME ...           log variables of the notebook as params
+          %track metric KEY=VALUE ... [--step N]
+                log metrics; N may be an expression (--step epoch); without --step
+                each key's step counts up by itself.
+          %track data NAME ...             record a variable (array, DataFrame) as a dataset
+          %track data PATH ...             record a file or folder as a dataset
+          %track data KEY=EXPR ...         record a value under a name
+          %track artifact PATH|NAME ... [--name NAME]
+                store a file, or a picklable variable, by content hash.
+          %track end [--status finished|failed|killed]
+          %track status                    the active run: id, cells, params, metrics
+          %track runs [--notebook PATH] [--where EXPR] [--limit N]
+          %track show RUN                  one run whole
+          %track compare RUN RUN ...       what differs between runs
+
+        Cell magic:
+          %%track [--name NAME] [--tag KEY=VALUE]...
+                the cell becomes one whole run, ended `failed` if it raises.
+
+        Values are Python literals or expressions in the notebook's namespace
+        (`%track metric acc=score`, `%track metric loss=history[-1] --step epoch`);
+        quote text: `model='rf'`. Logging with no active run starts one.
+        RUN is a run id, a unique id prefix, or a run name (the newest of that name).
+        EXPR filters runs: `metrics.acc > 0.9 and params.lr <= 0.01 and status = finished`.
+        """
+        try:
+            if cell is not None:
+                return self._whole_cell_run(line, cell)
+            words = split_arguments(line)
+            if not words:
+                raise MagicUsageError(
+                    "say what to track: start, params, metric, data, artifact, end, status, "
+                    "runs, show or compare (see %track?)"
+                )
+            command, args = words[0], words[1:]
+            handler: Callable[[list[str]], Any] | None = getattr(
+                self, f"_do_{command}", None
+            )
+            if handler is None:
+                raise MagicUsageError(
+                    f"unknown command {command!r}; use start, params, metric, data, artifact, "
+                    "end, status, runs, show or compare"
+                )
+            return handler(args)
+        except MlopsError as exc:
+            raise UsageError(f"%track: {exc}") from None
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _do_start(self, words: list[str]) -> None:
+        positional, options = _options(words, {"name": False, "tag": True}, "start")
+        if len(positional) > 1 or (positional and "name" in options):
+            raise MagicUsageError("start: give the run name once (start NAME or --name NAME)")
+        name = options.get("name", positional)[0] if (positional or "name" in options) else None
+        run = runs.start_run(name=name, tags=self._tags(options.get("tag", [])))
+        print(f"jupyter-mlops: started run {run.name!r} ({run.id[:12]})")
+
+    def _tags(self, items: list[str]) -> dict[str, str]:
+        tags = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise MagicUsageError(f"--tag wants KEY=VALUE, got {item!r}")
+            tags[key] = value
+        return tags
+
+    def _do_end(self, words: list[str]) -> None:
+        positional, options = _options(words, {"status": False}, "end")
+        if positional:
+            raise MagicUsageError(f"end: unexpected {' '.join(positional)!r}")
+        run = runs.active_run()
+        if run is None:
+            raise MagicUsageError("end: no run is active")
+        run.end(options.get("status", ["finished"])[0])
+        print(f"jupyter-mlops: ended run {run.name!r} ({run.id[:12]}): {run.status}")
+
+    def _whole_cell_run(self, line: str, cell: str) -> None:
+        positional, options = _options(split_arguments(line), {"name": False, "tag": True}, "%%track")
+        if positional:
+            raise MagicUsageError(f"%%track: unexpected {' '.join(positional)!r}")
+        name = options.get("name", [None])[0]
+        run = runs.start_run(name=name, tags=self._tags(options.get("tag", [])))
+        with run:
+            self.shell.ex(cell)
+
+    # -- logging ---------------------------------------------------------------------------
+
+    def _do_params(self, words: list[str]) -> None:
+        if not words:
+            raise MagicUsageError("params: give KEY=VALUE pairs or variable names")
+        values: dict[str, Any] = {}
+        for word in words:
+            pair = _key_value(word, "params")
+            if pair is not None:
+                values[pair[0]] = self._evaluate(pair[1], f"params {pair[0]}")
+            else:
+                values[word] = self._variable(word, "params")
+        self._run().log_params(values)
+
+    def _do_metric(self, words: list[str]) -> None:
+        positional, options = _options(words, {"step": False}, "metric")
+        if not positional:
+            raise MagicUsageError("metric: give KEY=VALUE pairs or variable names")
+        step = self._evaluate(options["step"][0], "metric --step") if "step" in options else None
+        values: dict[str, Any] = {}
+        for word in positional:
+            pair = _key_value(word, "metric")
+            if pair is not None:
+                values[pair[0]] = self._evaluate(pair[1], f"metric {pair[0]}")
+            else:
+                values[word] = self._variable(word, "metric")
+        self._run().log_metrics(values, step=step)
+
+    _do_metrics = _do_metric
+
+    def _do_data(self, words: list[str]) -> None:
+        if not words:
+            raise MagicUsageError("data: give variable names, file paths or NAME=EXPR")
+        run = self._run()
+        for word in words:
+            pair = _key_value(word, "data")
+            if pair is not None:
+                name, value = pair[0], self._evaluate(pair[1], f"data {pair[0]}")
+            elif word in self.shell.user_ns:
+                name, value = word, self.shell.user_ns[word]
+            elif Path(_unquote(word)).expanduser().exists():
+                name, value = _unquote(word), Path(_unquote(word))
+            else:
+                raise MagicUsageError(f"data: {word!r} is neither a variable nor an existing path")
+            info = run.log_data(name, value)
+            shape = "x".join(map(str, info.get("shape") or [])) or info["kind"]
+            print(f"jupyter-mlops: data {name!r} ({shape}) {info['hash'][:16]}")
+
+    def _do_artifact(self, words: list[str]) -> None:
+        positional, options = _options(words, {"name": False}, "artifact")
+        if not positional:
+            raise MagicUsageError("artifact: give file paths or variable names")
+        if "name" in options and len(positional) > 1:
+            raise MagicUsageError("artifact: --name goes with a single artifact")
+        run = self._run()
+        for word in positional:
+            name = options.get("name", [None])[0]
+            path = Path(_unquote(word)).expanduser()
+            if path.exists():
+                row = run.log_artifact(path, name=name)
+            elif word in self.shell.user_ns:
+                row = run.log_artifact(self.shell.user_ns[word], name=name or word)
+            else:
+                raise MagicUsageError(
+                    f"artifact: {word!r} is neither an existing file nor a variable"
+                )
+            print(f"jupyter-mlops: artifact {row['name']!r} ({row['size_bytes']} bytes)")
+
+    # -- looking ---------------------------------------------------------------------------
+
+    def _do_status(self, words: list[str]) -> None:
+        if words:
+            raise MagicUsageError("status takes no arguments")
+        run = runs.active_run()
+        if run is None:
+            print("jupyter-mlops: no active run (start one with %track start)")
+            return
+        record = run.record().to_dict()
+        from .tables import format_value
+
+        lines = [
+            f"run {run.name!r} ({run.id[:12]}), running, {run._cell_seq} cell(s) recorded",
+            f"store: {run.store.directory}",
+        ]
+        if record["params"]:
+            shown = ", ".join(f"{k}={format_value(v, 20)}" for k, v in record["params"].items())
+            lines.append(f"params: {shown}")
+        if record["metrics"]:
+            shown = ", ".join(f"{k}={format_value(v)}" for k, v in record["metrics"].items())
+            lines.append(f"metrics: {shown}")
+        print("\n".join(lines))
+
+    def _do_runs(self, words: list[str]) -> None:
+        positional, options = _options(
+            words, {"notebook": False, "where": False, "limit": False}, "runs"
+        )
+        where = " ".join(positional) if positional and "where" not in options else None
+        if positional and where is None:
+            raise MagicUsageError(f"runs: unexpected {' '.join(positional)!r}")
+        limit = options.get("limit", ["20"])[0]
+        if not limit.isdigit():
+            raise MagicUsageError(f"runs: --limit wants a number, got {limit!r}")
+        from .tables import runs_table
+
+        found = runs.list_runs(
+            where=_unquote(options["where"][0]) if "where" in options else where,
+            notebook=options.get("notebook", [None])[0],
+            limit=int(limit),
+        )
+        print(runs_table(found))
+
+    def _do_show(self, words: list[str]) -> None:
+        if len(words) != 1:
+            raise MagicUsageError("show: give one run (id, id prefix or name)")
+        from .tables import run_text
+
+        print(run_text(runs.get_run(_unquote(words[0])).to_dict(full=True)))
+
+    def _do_compare(self, words: list[str]) -> None:
+        if len(words) < 2:
+            raise MagicUsageError("compare: give two or more runs")
+        from .compare import diff_runs
+        from .tables import diff_text
+
+        records = [runs.get_run(_unquote(w)).to_dict(full=True) for w in words]
+        print("\n\n".join(diff_text(diff_runs(records[0], other)) for other in records[1:]))
+
+    # -- values ----------------------------------------------------------------------------
+
+    def _run(self) -> runs.Run:
+        run = runs.active_run()
+        if run is None:
+            run = runs.start_run()
+            print(f"jupyter-mlops: started run {run.name!r} ({run.id[:12]})")
+        return run
+
+    def _evaluate(self, expression: str, what: str) -> Any:
+        try:
+            return ast.literal_eval(expression)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+        try:
+            return eval(expression, self.shell.user_ns)  # noqa: S307 - the user's own notebook
+        except NameError as exc:
+            raise MagicUsageError(
+                f"{what}: {exc}; quote text values, e.g. {what.split()[-1]}='{expression}'"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any error in the user's expression
+            raise MagicUsageError(
+                f"{what}: cannot evaluate {expression!r}: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _variable(self, name: str, command: str) -> Any:
+        if not name.isidentifier():
+            raise MagicUsageError(f"{command}: {name!r} is not KEY=VALUE or a variable name")
+        if name not in self.shell.user_ns:
+            raise MagicUsageError(f"{command}: no variable named {name!r}")
+        return self.shell.user_ns[name]
+
+
+def _unquote(word: str) -> str:
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+        return word[1:-1]
+    return word

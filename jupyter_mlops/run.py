@@ -1,0 +1,771 @@
+"""Runs: their lifecycle, the one active run of a process, and the public logging API."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import pickle
+import signal
+import socket
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from . import hashing
+from .errors import InvalidValueError, NoActiveRunError
+from .store import Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "STATUSES",
+    "Run",
+    "RunRecord",
+    "active_run",
+    "end_run",
+    "get_run",
+    "log_artifact",
+    "log_data",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "reap_crashed",
+    "runs",
+    "start_run",
+]
+
+STATUSES = ("running", "finished", "failed", "killed", "crashed")
+KINDS = ("interactive", "replay", "sweep", "script")
+HEARTBEAT_S = 10.0
+STALE_AFTER_S = 6 * HEARTBEAT_S
+MAX_KEY_LENGTH = 250
+MAX_PARAM_BYTES = 64 * 1024
+
+# Set by the processes that launch kernels (replay, sweep) so a run knows where it came from.
+ENV_KIND = "JUPYTER_MLOPS_KIND"
+ENV_PARENT = "JUPYTER_MLOPS_PARENT"
+ENV_SWEEP = "JUPYTER_MLOPS_SWEEP"
+ENV_NOTEBOOK = "JUPYTER_MLOPS_NOTEBOOK"
+
+_HOST = socket.gethostname()
+_active: Run | None = None
+_last_started: Run | None = None
+_state_lock = threading.RLock()
+_heartbeat_thread: threading.Thread | None = None
+_process_hooks_installed = False
+# Set by cell capture inside IPython: tells a new run which notebook it belongs to.
+notebook_hint: Callable[[], str | None] | None = None
+
+
+class Run:
+    """A live run of this process: log to it, then end it (or use it as a context manager)."""
+
+    def __init__(self, store: Store, row: dict[str, Any]) -> None:
+        self.store = store
+        self.id: str = row["id"]
+        self.name: str = row["name"]
+        self.notebook: str | None = row.get("notebook")
+        self.start_time: float = row["start_time"]
+        self.status = "running"
+        self.current_cell: int | None = None
+        self._steps: dict[str, int] = {}
+        self._cell_seq = 0
+        self._env_thread: threading.Thread | None = None
+        self._env_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Run {self.name!r} {self.id[:12]} {self.status}>"
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.status != "running":
+            return
+        if exc is None:
+            self.end("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end("killed", error="KeyboardInterrupt")
+        else:
+            self.end("failed", error=f"{type(exc).__name__}: {exc}")
+
+    # -- logging ---------------------------------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one hyperparameter (a JSON value); a second call with the key replaces it."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record several hyperparameters at once."""
+        self._check_running("log params")
+        encoded = {_checked_key("param", key): _param_json(key, value) for key, value in params.items()}
+        if encoded:
+            self.store.set_params(self.id, encoded)
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Record one point of a metric's step series (step counts up by itself when omitted)."""
+        if self.status != "running":
+            self._check_running("log a metric")
+        steps = self._steps
+        if key not in steps:
+            _checked_key("metric", key)
+        kind = type(value)
+        number = float(value) if kind is float or kind is int else _metric_number(key, value)
+        if step is None:
+            step = steps.get(key, -1) + 1
+        elif type(step) is not int:
+            step = _metric_step(key, step)
+        steps[key] = step
+        self.store.enqueue_metric(self.id, key, step, number, time.time(), self.current_cell)
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record several metrics at the same step."""
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step)
+
+    def log_data(self, name: str, data: Any) -> dict[str, Any]:
+        """Record a dataset: content hash, shape, schema, profile. A str is a file path."""
+        self._check_running("log data")
+        _checked_key("dataset", name)
+        if isinstance(data, str):
+            data = Path(data)
+        if isinstance(data, Path):
+            data = data.expanduser()
+            if not data.exists():
+                raise InvalidValueError(name, f"no such file or folder: {data}")
+        info = hashing.describe(data)
+        row = info.to_dict()
+        if row.get("path"):
+            row["path"] = str(Path(row["path"]).resolve())
+        row.update(run_id=self.id, name=name, cell_seq=self.current_cell, time=time.time())
+        self.store.add_dataset(row)
+        return row
+
+    def log_artifact(self, source: Any, name: str | None = None) -> dict[str, Any]:
+        """Store a file (a path) or a picklable object by content hash under ``blobs/``."""
+        self._check_running("log an artifact")
+        if isinstance(source, (str, Path)):
+            path = Path(source).expanduser()
+            if path.is_dir():
+                raise InvalidValueError(str(source), "is a folder; log a file (or the folder as data)")
+            if not path.is_file():
+                raise InvalidValueError(str(source), "no such file")
+            digest = hashing.hash_file(path)
+            self.store.put_blob(digest, path)
+            row = {
+                "name": _checked_key("artifact", name or path.name),
+                "kind": "file",
+                "size_bytes": path.stat().st_size,
+                "source": str(path.resolve()),
+            }
+        else:
+            label = name or type(source).__name__
+            try:
+                payload = pickle.dumps(source, protocol=5)
+            except Exception as exc:  # noqa: BLE001 - any pickling failure means the same
+                raise InvalidValueError(label, f"cannot be pickled: {exc}") from exc
+            digest = hashing.hash_bytes(payload)
+            self.store.put_blob(digest, payload)
+            row = {
+                "name": _checked_key("artifact", label),
+                "kind": "pickle",
+                "size_bytes": len(payload),
+                "source": None,
+            }
+        row.update(run_id=self.id, hash=digest, cell_seq=self.current_cell, time=time.time())
+        self.store.add_artifact(row)
+        return row
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Add or replace tags (values are stored as text)."""
+        self.store.set_tags(
+            self.id, {_checked_key("tag", k): _tag_value(k, v) for k, v in tags.items()}
+        )
+
+    def next_cell_seq(self) -> int:
+        """The sequence number for the next captured cell of this run."""
+        self._cell_seq += 1
+        return self._cell_seq
+
+    def record_cell(
+        self, row: dict[str, Any], complete: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
+        """Hand one captured cell execution to the store's writer (``complete`` fills it in)."""
+        row["run_id"] = self.id
+        self.store.enqueue_cell(row, complete)
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def end(self, status: str = "finished", *, error: str | None = None) -> None:
+        """End the run with a status; its buffered rows are written first."""
+        global _active
+        if status not in STATUSES or status == "running":
+            allowed = ", ".join(s for s in STATUSES if s != "running")
+            raise InvalidValueError("status", f"{status!r} is not one of {allowed}")
+        with _state_lock:
+            if self.status != "running":
+                return
+            self.status = status
+            if _active is self:
+                _active = None
+        fields: dict[str, Any] = {"status": status, "end_time": time.time(), "error": error}
+        if self._env_thread is not None:
+            self._env_thread.join(timeout=30)
+        if self._env_id is not None:
+            fields["env_id"] = self._env_id
+        notebook_path = self.notebook_path()
+        if notebook_path is not None and notebook_path.is_file():
+            fields["notebook_hash_end"] = hashing.hash_file(notebook_path)
+        self.store.flush()
+        cells = self.store.cells(self.id)
+        if cells:
+            from .linearity import assess_linearity
+
+            linear, reasons = assess_linearity(cells, notebook_path)
+            fields.update(linear=linear, linear_reasons=reasons)
+        self.store.finish_run(self.id, **fields)
+        error_seen = self.store.writer_error()
+        if error_seen is not None:
+            warnings.warn(
+                f"jupyter-mlops: a background write failed and was retried: {error_seen}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def notebook_path(self) -> Path | None:
+        """The notebook file of this run on disk, if it has one."""
+        if not self.notebook:
+            return None
+        path = Path(self.notebook)
+        return path if path.is_absolute() else self.store.directory.parent / path
+
+    def record(self) -> RunRecord:
+        """What the store holds about this run now."""
+        return RunRecord(self.store, self.store.get_run(self.id))
+
+    def _check_running(self, action: str) -> None:
+        if self.status != "running":
+            raise NoActiveRunError(f"{action} (run {self.name!r} has {self.status})")
+
+    def _capture_environment(self, cwd: Path) -> None:
+        from .environment import capture_environment, environment_id
+
+        try:
+            env = capture_environment(cwd)
+            env_id = environment_id(env)
+            self.store.put_environment(env_id, env)
+            self._env_id = env_id
+        except Exception as exc:  # noqa: BLE001 - the run goes on without an environment
+            warnings.warn(
+                f"jupyter-mlops: could not record the environment: {exc}",
+                RuntimeWarning,
+                stacklevel=1,
+            )
+
+
+class RunRecord:
+    """A recorded run as read from the store: its row, params, latest metrics and tags."""
+
+    def __init__(self, store: Store, row: dict[str, Any]) -> None:
+        self.store = store
+        self.row = row
+        self.id: str = row["id"]
+        self.name: str = row["name"]
+        self.status: str = row["status"]
+
+    def __repr__(self) -> str:
+        return f"<RunRecord {self.name!r} {self.id[:12]} {self.status}>"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The run's params."""
+        return self.store.params([self.id])[self.id]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The latest value of each metric."""
+        return {k: v["value"] for k, v in self.store.latest_metrics([self.id])[self.id].items()}
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The run's tags."""
+        return dict(self.row.get("tags") or {})
+
+    def metric_series(self, key: str) -> list[dict[str, Any]]:
+        """Every point of one metric: step, value, time, cell."""
+        return self.store.metric_series(self.id, key)
+
+    def cells(self) -> list[dict[str, Any]]:
+        """The cells the run executed, in the order they ran."""
+        return self.store.cells(self.id)
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """The datasets the run recorded."""
+        return self.store.datasets(self.id)
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        """The artifacts the run stored."""
+        return self.store.artifacts(self.id)
+
+    def environment(self) -> dict[str, Any] | None:
+        """The environment the run ran in."""
+        env_id = self.row.get("env_id")
+        return self.store.environment(env_id) if env_id else None
+
+    def to_dict(self, *, full: bool = False) -> dict[str, Any]:
+        """The run as plain data; ``full`` adds series, cells, datasets, artifacts, environment."""
+        out = dict(self.row)
+        out["params"] = self.params
+        latest = self.store.latest_metrics([self.id])[self.id]
+        out["metrics"] = {k: v["value"] for k, v in latest.items()}
+        if full:
+            out["metric_series"] = {key: self.metric_series(key) for key in latest}
+            out["cells"] = self.cells()
+            out["datasets"] = self.datasets()
+            out["artifacts"] = self.artifacts()
+            out["environment"] = self.environment()
+        return out
+
+
+# -- the process's active run ------------------------------------------------------------------
+
+
+def start_run(
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    notebook: str | Path | None = None,
+    kind: str | None = None,
+    parent: str | None = None,
+    store: Store | None = None,
+) -> Run:
+    """Start a run and make it this process's active run (ending any active one first)."""
+    global _active, _last_started
+    kind = kind or os.environ.get(ENV_KIND) or _default_kind()
+    if kind not in KINDS:
+        raise InvalidValueError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    if name is not None:
+        name = _checked_key("run name", str(name))
+    tag_values = {_checked_key("tag", k): _tag_value(k, v) for k, v in (tags or {}).items()}
+    store = store or open_store()
+    with _state_lock:
+        previous = _active
+    if previous is not None:
+        warnings.warn(
+            f"jupyter-mlops: ended the active run {previous.name!r} to start a new one",
+            stacklevel=2,
+        )
+        previous.end("finished")
+    if not notebook:
+        notebook = os.environ.get(ENV_NOTEBOOK) or (notebook_hint() if notebook_hint else None)
+    notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
+    now = time.time()
+    run_id = uuid.uuid4().hex
+    row: dict[str, Any] = {
+        "id": run_id,
+        "name": name or _default_name(notebook_ref, now),
+        "status": "running",
+        "kind": kind,
+        "notebook": notebook_ref,
+        "parent_id": parent or os.environ.get(ENV_PARENT) or None,
+        "sweep_id": os.environ.get(ENV_SWEEP) or None,
+        "start_time": now,
+        "heartbeat": now,
+        "pid": os.getpid(),
+        "host": _HOST,
+        "cwd": str(Path.cwd()),
+    }
+    run = Run(store, row)
+    notebook_path = run.notebook_path()
+    if notebook_path is not None and notebook_path.is_file():
+        row["notebook_hash_start"] = hashing.hash_file(notebook_path)
+    store.insert_run(row, tag_values)
+    run._env_thread = threading.Thread(
+        target=run._capture_environment,
+        args=(Path.cwd(),),
+        name="jupyter-mlops-environment",
+        daemon=True,
+    )
+    run._env_thread.start()
+    with _state_lock:
+        _active = run
+        _last_started = run
+    _install_process_hooks()
+    _ensure_heartbeat()
+    return run
+
+
+def active_run() -> Run | None:
+    """This process's active run, if any."""
+    return _active
+
+
+def last_started_run() -> Run | None:
+    """The run this process started most recently (active or not)."""
+    return _last_started
+
+
+def end_run(status: str = "finished") -> None:
+    """End the active run (no-op when none is active)."""
+    run = _active
+    if run is not None:
+        run.end(status)
+
+
+def _run_for_logging() -> Run:
+    run = _active
+    return run if run is not None else start_run()
+
+
+def log_param(key: str, value: Any) -> None:
+    """Record a param on the active run (starting one if needed)."""
+    _run_for_logging().log_params({key: value})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Record params on the active run (starting one if needed)."""
+    _run_for_logging().log_params(params)
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    """Record a metric point on the active run (starting one if needed)."""
+    run = _active
+    if run is None:
+        run = start_run()
+    run.log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Record several metrics at one step on the active run (starting one if needed)."""
+    _run_for_logging().log_metrics(metrics, step=step)
+
+
+def log_data(name: str, data: Any) -> dict[str, Any]:
+    """Record a dataset on the active run (starting one if needed)."""
+    return _run_for_logging().log_data(name, data)
+
+
+def log_artifact(source: Any, name: str | None = None) -> dict[str, Any]:
+    """Store an artifact on the active run (starting one if needed)."""
+    return _run_for_logging().log_artifact(source, name)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def get_run(ref: str, *, store: Store | None = None) -> RunRecord:
+    """A run by full id, unique id prefix, or name (the newest run of that name)."""
+    store = store or open_store(create=False)
+    reap_crashed(store)
+    return RunRecord(store, store.get_run(store.resolve_run(ref)))
+
+
+def list_runs(
+    *,
+    where: str | None = None,
+    notebook: str | Path | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    store: Store | None = None,
+) -> list[dict[str, Any]]:
+    """Runs newest first as dicts with ``params``, ``metrics`` and ``tags``."""
+    from .query import parse_expression
+
+    store = store or open_store(create=False)
+    reap_crashed(store)
+    node = parse_expression(where) if where else None
+    notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
+    if limit is not None and limit < 0:
+        raise InvalidValueError("limit", "must be zero or more")
+    return store.list_runs(where=node, notebook=notebook_ref, limit=limit, offset=offset)
+
+
+def runs(
+    where: str | None = None,
+    *,
+    notebook: str | Path | None = None,
+    limit: int | None = None,
+    store: Store | None = None,
+) -> pd.DataFrame:
+    """Runs newest first as a DataFrame: a row a run, ``params.*``/``metrics.*``/``tags.*``."""
+    import pandas as pd
+
+    rows = []
+    for run in list_runs(where=where, notebook=notebook, limit=limit, store=store):
+        row = {
+            "run_id": run["id"],
+            "name": run["name"],
+            "status": run["status"],
+            "kind": run["kind"],
+            "notebook": run["notebook"],
+            "start_time": _timestamp(run["start_time"]),
+            "end_time": _timestamp(run["end_time"]),
+            "duration": (run["end_time"] - run["start_time"]) if run["end_time"] else None,
+            "linear": run["linear"],
+            "parent_id": run["parent_id"],
+        }
+        row.update({f"params.{k}": _flat(v) for k, v in run["params"].items()})
+        row.update({f"metrics.{k}": v for k, v in run["metrics"].items()})
+        row.update({f"tags.{k}": v for k, v in run["tags"].items()})
+        rows.append(row)
+    columns = [
+        "run_id",
+        "name",
+        "status",
+        "kind",
+        "notebook",
+        "start_time",
+        "end_time",
+        "duration",
+        "linear",
+        "parent_id",
+    ]
+    frame = pd.DataFrame(rows, columns=None if rows else columns)
+    return frame
+
+
+def reap_crashed(store: Store) -> list[str]:
+    """Mark runs whose process is gone (same host) or silent too long as ``crashed``."""
+    now = time.time()
+    dead: list[str] = []
+    for run in store.running_runs():
+        if run["host"] == _HOST and run["pid"] is not None:
+            if run["pid"] == os.getpid():
+                continue
+            if not _pid_alive(run["pid"]):
+                dead.append(run["id"])
+                continue
+        beat = run["heartbeat"] or run["start_time"]
+        if now - beat > STALE_AFTER_S:
+            dead.append(run["id"])
+    if dead:
+        store.mark_runs(dead, "crashed", now, "the process ended without ending the run")
+    return dead
+
+
+# -- process hooks: heartbeat, exit, SIGTERM ----------------------------------------------------
+
+
+def _ensure_heartbeat() -> None:
+    global _heartbeat_thread
+    with _state_lock:
+        if _heartbeat_thread is None or not _heartbeat_thread.is_alive():
+            _heartbeat_thread = threading.Thread(
+                target=_heartbeat_loop, name="jupyter-mlops-heartbeat", daemon=True
+            )
+            _heartbeat_thread.start()
+
+
+def _heartbeat_loop() -> None:
+    while True:
+        time.sleep(HEARTBEAT_S)
+        run = _active
+        if run is None:
+            continue
+        try:
+            run.store.heartbeat(run.id, time.time())
+        except Exception:  # noqa: BLE001, S112 - a missed beat is retried on the next one
+            continue
+
+
+def _install_process_hooks() -> None:
+    global _process_hooks_installed
+    with _state_lock:
+        if _process_hooks_installed:
+            return
+        _process_hooks_installed = True
+    atexit.register(_end_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            run = _active
+            if run is not None:
+                with contextlib.suppress(Exception):
+                    run.end("killed", error="terminated by SIGTERM")
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _end_at_exit() -> None:
+    from .store import close_all
+
+    run = _active
+    if run is not None:
+        try:
+            run.end("finished")
+        except Exception as exc:  # noqa: BLE001 - nothing else can report it at exit
+            warnings.warn(f"jupyter-mlops: could not end the run at exit: {exc}", stacklevel=1)
+    close_all()
+
+
+# -- values -------------------------------------------------------------------------------------
+
+
+def _checked_key(what: str, key: Any) -> str:
+    if not isinstance(key, str):
+        raise InvalidValueError(str(key), f"a {what} name must be text, not {type(key).__name__}")
+    if not key or key.strip() != key:
+        raise InvalidValueError(repr(key), f"a {what} name must be non-empty with no outer spaces")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidValueError(
+            key[:40] + "…", f"a {what} name may have at most {MAX_KEY_LENGTH} characters"
+        )
+    if any(ord(c) < 32 for c in key):
+        raise InvalidValueError(repr(key), f"a {what} name may not contain control characters")
+    return key
+
+
+def _tag_value(key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(_jsonable(key, value))
+    if len(text) > MAX_PARAM_BYTES:
+        raise InvalidValueError(key, "tag value is too long (at most 64 KB)")
+    return text
+
+
+def _param_json(key: str, value: Any) -> str:
+    text = json.dumps(_jsonable(key, value), allow_nan=True, ensure_ascii=False)
+    size = len(text.encode())
+    if size > MAX_PARAM_BYTES:
+        raise InvalidValueError(
+            key,
+            f"param value is {size / 1e6:.1f} MB, over the 64 KB limit; "
+            "log it as an artifact or data instead",
+        )
+    return text
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    """A JSON-ready copy of a param value, or InvalidValueError naming what cannot be stored."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(key, v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_jsonable(key, v) for v in value), key=repr)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(key, v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    # numpy scalars and small arrays know how to become plain Python values.
+    to_list = getattr(value, "tolist", None)
+    if callable(to_list) and type(value).__module__.startswith("numpy"):
+        return _jsonable(key, to_list())
+    raise InvalidValueError(
+        key,
+        f"a {type(value).__name__} is not a JSON value; log its settings "
+        "(a number, text, list or dict) or use log_artifact for the object",
+    )
+
+
+def _metric_number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise InvalidValueError(key, f"a metric must be a number, not {type(value).__name__}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(
+            key, f"a metric must be a number, not {type(value).__name__}"
+        ) from exc
+
+
+def _metric_step(key: str, step: Any) -> int:
+    if isinstance(step, bool):
+        raise InvalidValueError(key, "step must be an integer, not bool")
+    try:
+        as_int = int(step)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(key, f"step must be an integer, not {step!r}") from exc
+    if as_int != step:
+        raise InvalidValueError(key, f"step must be an integer, not {step!r}")
+    return as_int
+
+
+def _flat(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def _timestamp(value: float | None) -> Any:
+    import pandas as pd
+
+    return pd.NaT if value is None else pd.Timestamp(value, unit="s", tz="UTC")
+
+
+def _default_kind() -> str:
+    return "interactive" if _in_ipython() else "script"
+
+
+def _in_ipython() -> bool:
+    import sys
+
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return get_ipython() is not None
+
+
+def _default_name(notebook_ref: str | None, now: float) -> str:
+    stem = Path(notebook_ref).stem if notebook_ref else "run"
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
+
+
+def _notebook_ref(store: Store, path: Path) -> str:
+    """A notebook path as stored: relative to the project (the store's parent) when inside it."""
+    resolved = path.expanduser().resolve()
+    project = store.directory.parent.resolve()
+    if resolved.is_relative_to(project):
+        return resolved.relative_to(project).as_posix()
+    return resolved.as_posix()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    # A zombie (killed, not yet reaped by its parent) still answers signal 0.
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                return False
+    return True
+
+
+def ensure_run_for(action: str) -> Run:
+    """The active run, or NoActiveRunError saying which action needed one."""
+    run = _active
+    if run is None:
+        raise NoActiveRunError(action)
+    return run
+

@@ -1,0 +1,839 @@
+"""The tracking store: one SQLite file plus content-addressed blobs. The only module with SQL.
+
+Every write is one short ``BEGIN IMMEDIATE`` transaction, so several kernels, workers and the
+server can write at once. Hot rows (metrics, cell executions) are buffered and written in
+batches by a background thread; any read in this process flushes that buffer first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import AmbiguousRunError, MlopsError, RunNotFoundError, StoreNotFoundError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from .query import Node
+
+CellCompletion = Callable[[dict[str, Any]], None]
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store", "find_store_dir", "open_store"]
+
+DB_NAME = "tracking.db"
+BUSY_TIMEOUT_MS = 30_000
+FLUSH_INTERVAL_S = 0.25
+FLUSH_THRESHOLD = 2_000
+
+RUN_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "kind",
+    "notebook",
+    "notebook_hash_start",
+    "notebook_hash_end",
+    "parent_id",
+    "sweep_id",
+    "start_time",
+    "end_time",
+    "heartbeat",
+    "pid",
+    "host",
+    "cwd",
+    "env_id",
+    "linear",
+    "linear_reasons",
+    "error",
+    "note",
+)
+_JSON_RUN_COLUMNS = ("linear_reasons",)
+CELL_COLUMNS = (
+    "run_id",
+    "seq",
+    "execution_count",
+    "cell_id",
+    "source",
+    "source_hash",
+    "start_time",
+    "duration",
+    "error",
+    "error_value",
+    "reads",
+    "writes",
+    "data_hashes",
+    "seeds",
+    "output_hash",
+)
+_JSON_CELL_COLUMNS = frozenset({"reads", "writes", "data_hashes", "seeds"})
+_INSERT_CELL = (
+    f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(CELL_COLUMNS))})"
+)
+
+# Fields of the filter language that are plain columns of the runs table.
+_RUN_FIELDS = {
+    "id": "r.id",
+    "name": "r.name",
+    "status": "r.status",
+    "notebook": "r.notebook",
+    "kind": "r.kind",
+    "parent": "r.parent_id",
+    "sweep": "r.sweep_id",
+}
+_SQL_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def find_store_dir(start: Path | None = None) -> Path:
+    """Where the store lives: JUPYTER_MLOPS_DIR, the nearest .mlops/, the git root, or here."""
+    configured = os.environ.get("JUPYTER_MLOPS_DIR")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    chain = (here, *here.parents)
+    for folder in chain:
+        if (folder / ".mlops").is_dir():
+            return folder / ".mlops"
+    for folder in chain:
+        if (folder / ".git").exists():
+            return folder / ".mlops"
+    return here / ".mlops"
+
+
+_open_stores: dict[Path, Store] = {}
+_open_lock = threading.Lock()
+
+
+def open_store(directory: Path | None = None, *, create: bool = True) -> Store:
+    """The process-wide store for a folder (found by ``find_store_dir`` when not given)."""
+    folder = (directory or find_store_dir()).resolve()
+    with _open_lock:
+        store = _open_stores.get(folder)
+        if store is None:
+            if not create and not (folder / DB_NAME).is_file():
+                raise StoreNotFoundError(str(folder))
+            store = Store(folder)
+            _open_stores[folder] = store
+        return store
+
+
+def close_all() -> None:
+    """Flush and close every store this process opened (at exit, and between tests)."""
+    with _open_lock:
+        stores = list(_open_stores.values())
+        _open_stores.clear()
+    for store in stores:
+        store.close()
+
+
+class Store:
+    """One tracking store: ``tracking.db`` and ``blobs/`` in a folder."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / DB_NAME
+        self.blobs = directory / "blobs"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MlopsError(f"cannot create the store folder {directory}: {exc}") from exc
+        # Imported here, not at module level: sqlite_utils pulls in numpy and pandas when
+        # they are installed, which would make `import jupyter_mlops` slow.
+        from sqlite_utils import Database
+
+        conn = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.conn = conn
+        self.db: Database = Database(conn)
+        self._lock = threading.RLock()
+        self._pending_metrics: deque[tuple[str, str, int, float | None, float, int | None]] = (
+            deque()
+        )
+        self._pending_cells: deque[tuple[dict[str, Any], CellCompletion | None]] = deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self._writer: threading.Thread | None = None
+        self._writer_error: BaseException | None = None
+        migrate(self)
+
+    # -- transactions and buffered writes ---------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: takes the write lock before reading."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def enqueue_metric(
+        self, run_id: str, key: str, step: int, value: float | None, at: float, cell: int | None
+    ) -> None:
+        """Buffer one metric point; the writer thread stores it within a fraction of a second."""
+        pending = self._pending_metrics
+        pending.append((run_id, key, step, value, at, cell))
+        if len(pending) >= FLUSH_THRESHOLD:
+            self._wake.set()
+        if self._writer is None:
+            self._start_writer()
+
+    def enqueue_cell(self, row: dict[str, Any], complete: CellCompletion | None = None) -> None:
+        """Buffer one cell execution row; ``complete`` fills in its costly columns later."""
+        self._pending_cells.append((row, complete))
+        if self._writer is None:
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            if self._writer is None and not self._closed:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="jupyter-mlops-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # noqa: BLE001 - reported to the next flush() caller
+                self._writer_error = exc
+
+    def flush(self) -> None:
+        """Write every buffered row now, in one transaction."""
+        if not self._pending_metrics and not self._pending_cells:
+            return
+        with self._lock:
+            metrics = _drain(self._pending_metrics)
+            cells = _drain(self._pending_cells)
+            if not metrics and not cells:
+                return
+            # In the writer thread, let the notebook's thread run between rows: completing a
+            # cell row is pure Python and would otherwise hold the GIL for a whole batch.
+            polite = threading.current_thread() is self._writer
+            try:
+                cell_rows = [_cell_values(row, complete, polite) for row, complete in cells]
+                with self.transaction() as conn:
+                    if cell_rows:
+                        conn.executemany(_INSERT_CELL, cell_rows)
+                    if metrics:
+                        conn.executemany(
+                            "INSERT INTO metrics (run_id, key, step, value, time, cell_seq)"
+                            " VALUES (?, ?, ?, ?, ?, ?)",
+                            metrics,
+                        )
+                        latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+                        for row in metrics:
+                            latest[(row[0], row[1])] = row
+                        conn.executemany(
+                            "INSERT INTO latest_metrics (run_id, key, step, value, time)"
+                            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET"
+                            " step = excluded.step, value = excluded.value,"
+                            " time = excluded.time",
+                            [row[:5] for row in latest.values()],
+                        )
+            except BaseException:
+                # Keep the rows for the next try rather than lose them.
+                self._pending_metrics.extendleft(reversed(metrics))
+                self._pending_cells.extendleft(reversed(cells))
+                raise
+
+    def writer_error(self) -> BaseException | None:
+        """The last error the background writer met, once (then cleared)."""
+        error, self._writer_error = self._writer_error, None
+        return error
+
+    def close(self) -> None:
+        """Flush buffered rows, stop the writer and close the connection."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self._wake.set()
+            if self._writer is not None and self._writer is not threading.current_thread():
+                self._writer.join(timeout=5)
+            with self._lock:
+                self.conn.close()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def insert_run(self, row: dict[str, Any], tags: dict[str, str] | None = None) -> None:
+        """Create a run row (and its tags) in one transaction."""
+        with self.transaction():
+            self.db["runs"].insert(_encode_run(row))
+            if tags:
+                self.db["tags"].insert_all(
+                    [{"run_id": row["id"], "key": k, "value": v} for k, v in tags.items()],
+                    replace=True,
+                )
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set some columns of a run."""
+        with self.transaction():
+            self.db["runs"].update(run_id, _encode_run(fields))
+
+    def finish_run(self, run_id: str, **fields: Any) -> None:
+        """Flush the run's buffered rows, then set its final columns."""
+        self.flush()
+        self.update_run(run_id, **fields)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Add or replace tags of a run."""
+        with self.transaction():
+            self.db["tags"].insert_all(
+                [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                replace=True,
+            )
+
+    def heartbeat(self, run_id: str, at: float) -> None:
+        """Record that a running run's process is alive."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'", (at, run_id)
+            )
+
+    def mark_runs(self, run_ids: Sequence[str], status: str, at: float, error: str) -> None:
+        """End runs that are still ``running`` with a status (used for crashed runs)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE runs SET status = ?, end_time = COALESCE(heartbeat, start_time),"
+                " error = ? WHERE id = ? AND status = 'running'",
+                [(status, error, run_id) for run_id in run_ids],
+            )
+
+    def running_runs(self) -> list[dict[str, Any]]:
+        """Runs whose status says ``running``: id, pid, host, heartbeat."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT id, pid, host, heartbeat, start_time FROM runs WHERE status = 'running'"
+        )
+        return _dicts(cursor)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """One run's row with its tags; raises RunNotFoundError."""
+        self.flush()
+        cursor = self.conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", (run_id,)
+        )
+        rows = _dicts(cursor)
+        if not rows:
+            raise RunNotFoundError(run_id)
+        run = _decode_run(rows[0])
+        run["tags"] = self.tags([run_id])[run_id]
+        return run
+
+    def resolve_run(self, ref: str) -> str:
+        """A run id from a full id, a unique id prefix, or a name (the newest of that name)."""
+        self.flush()
+        ref = ref.strip()
+        if not ref:
+            raise RunNotFoundError(ref)
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
+            return ref
+        matches: list[str] = []
+        if all(c in "0123456789abcdef" for c in ref.lower()):
+            matches = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                    (ref.lower(), ref.lower() + "g"),
+                )
+            ]
+            if len(matches) == 1:
+                return matches[0]
+        named = conn.execute(
+            "SELECT id FROM runs WHERE name = ? ORDER BY start_time DESC LIMIT 1", (ref,)
+        ).fetchone()
+        if named:
+            return str(named[0])
+        if matches:
+            raise AmbiguousRunError(ref, matches)
+        raise RunNotFoundError(ref)
+
+    def list_runs(
+        self,
+        *,
+        where: Node | None = None,
+        notebook: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Runs newest first, each with ``params``, ``metrics`` (latest) and ``tags``."""
+        self.flush()
+        clauses: list[str] = []
+        args: list[Any] = []
+        if notebook is not None:
+            clauses.append("r.notebook = ?")
+            args.append(notebook)
+        if where is not None:
+            sql, where_args = compile_where(where)
+            clauses.append(sql)
+            args.extend(where_args)
+        query = f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r"
+        if clauses:
+            query += " WHERE " + " AND ".join(f"({c})" for c in clauses)
+        query += " ORDER BY r.start_time DESC, r.id"
+        if limit is not None:
+            query += " LIMIT ? OFFSET ?"
+            args.extend([limit, offset])
+        runs = [_decode_run(row) for row in _dicts(self.conn.execute(query, args))]
+        ids = [run["id"] for run in runs]
+        params = self.params(ids)
+        metrics = self.latest_metrics(ids)
+        tags = self.tags(ids)
+        for run in runs:
+            run["params"] = params[run["id"]]
+            run["metrics"] = {k: v["value"] for k, v in metrics[run["id"]].items()}
+            run["tags"] = tags[run["id"]]
+        return runs
+
+    def count_runs(self, *, where: Node | None = None, notebook: str | None = None) -> int:
+        """How many runs match the same filters as ``list_runs``."""
+        self.flush()
+        clauses: list[str] = []
+        args: list[Any] = []
+        if notebook is not None:
+            clauses.append("r.notebook = ?")
+            args.append(notebook)
+        if where is not None:
+            sql, where_args = compile_where(where)
+            clauses.append(sql)
+            args.extend(where_args)
+        query = "SELECT count(*) FROM runs r"
+        if clauses:
+            query += " WHERE " + " AND ".join(f"({c})" for c in clauses)
+        return int(self.conn.execute(query, args).fetchone()[0])
+
+    # -- params, tags, metrics -------------------------------------------------------------
+
+    def set_params(self, run_id: str, params: dict[str, str]) -> None:
+        """Store params (values already encoded as JSON text), replacing same keys."""
+        with self.transaction():
+            self.db["params"].insert_all(
+                [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()],
+                replace=True,
+            )
+
+    def params(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Params of each run, decoded from JSON."""
+        out: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
+        for run_id, key, value in self._select_for_runs(
+            "SELECT run_id, key, value FROM params WHERE run_id IN ({}) ORDER BY key", run_ids
+        ):
+            out[run_id][key] = json.loads(value)
+        return out
+
+    def tags(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Tags of each run."""
+        out: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+        for run_id, key, value in self._select_for_runs(
+            "SELECT run_id, key, value FROM tags WHERE run_id IN ({}) ORDER BY key", run_ids
+        ):
+            out[run_id][key] = value
+        return out
+
+    def latest_metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """The latest point of every metric of each run: key -> {step, value, time}."""
+        self.flush()
+        out: dict[str, dict[str, dict[str, Any]]] = {run_id: {} for run_id in run_ids}
+        for run_id, key, step, value, at in self._select_for_runs(
+            "SELECT run_id, key, step, value, time FROM latest_metrics WHERE run_id IN ({})"
+            " ORDER BY key",
+            run_ids,
+        ):
+            out[run_id][key] = {"step": step, "value": _metric_value(value), "time": at}
+        return out
+
+    def metric_series(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        """Every point of one metric in logging order: step, value, time, cell."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT step, value, time, cell_seq FROM metrics WHERE run_id = ? AND key = ?"
+            " ORDER BY rowid",
+            (run_id, key),
+        )
+        return [
+            {"step": step, "value": _metric_value(value), "time": at, "cell": cell}
+            for step, value, at, cell in cursor
+        ]
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        """Names of the metrics a run logged."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", (run_id,)
+        )
+        return [row[0] for row in cursor]
+
+    def last_steps(self, run_id: str) -> dict[str, int]:
+        """The highest step of each metric of a run (to continue a series)."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT key, max(step) FROM metrics WHERE run_id = ? GROUP BY key", (run_id,)
+        )
+        return {key: int(step) for key, step in cursor}
+
+    # -- cells, datasets, artifacts, environments ------------------------------------------
+
+    def cells(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's cell executions in the order they ran."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT seq, execution_count, cell_id, source, source_hash, start_time, duration,"
+            " error, error_value, reads, writes, data_hashes, seeds, output_hash"
+            " FROM cells WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        rows = _dicts(cursor)
+        for row in rows:
+            for column in ("reads", "writes", "data_hashes", "seeds"):
+                row[column] = json.loads(row[column]) if row[column] else None
+        return rows
+
+    def add_dataset(self, row: dict[str, Any]) -> None:
+        """Record (or replace) a named dataset of a run."""
+        encoded = dict(row)
+        for column in ("shape", "schema", "profile"):
+            if encoded.get(column) is not None:
+                encoded[column] = json.dumps(encoded[column], allow_nan=False, default=str)
+        with self.transaction():
+            self.db["datasets"].insert(encoded, replace=True)
+
+    def datasets(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's datasets in the order they were recorded."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT name, hash, kind, shape, schema, profile, path, size_bytes, cell_seq, time"
+            " FROM datasets WHERE run_id = ? ORDER BY time",
+            (run_id,),
+        )
+        rows = _dicts(cursor)
+        for row in rows:
+            for column in ("shape", "schema", "profile"):
+                row[column] = json.loads(row[column]) if row[column] else None
+        return rows
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the blob of a content hash lives."""
+        return self.blobs / digest[:2] / digest[2:]
+
+    def put_blob(self, digest: str, source: Path | bytes) -> Path:
+        """Store content under its hash once; a second put of the same hash is free."""
+        target = self.blob_path(digest)
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        if isinstance(source, bytes):
+            partial.write_bytes(source)
+        else:
+            shutil.copyfile(source, partial)
+        os.replace(partial, target)
+        return target
+
+    def add_artifact(self, row: dict[str, Any]) -> None:
+        """Record an artifact of a run (its blob must already be stored)."""
+        with self.transaction():
+            self.db["artifacts"].insert(row, replace=True)
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's artifacts in the order they were recorded."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT name, hash, kind, size_bytes, source, cell_seq, time FROM artifacts"
+            " WHERE run_id = ? ORDER BY time",
+            (run_id,),
+        )
+        return _dicts(cursor)
+
+    def put_environment(self, env_id: str, env: dict[str, Any]) -> None:
+        """Store an environment once by its id."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO environments (id, data, captured_at) VALUES (?, ?, ?)",
+                (env_id, json.dumps(env, sort_keys=True, default=str), time.time()),
+            )
+
+    def environment(self, env_id: str) -> dict[str, Any] | None:
+        """An environment by id."""
+        row = self.conn.execute("SELECT data FROM environments WHERE id = ?", (env_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _select_for_runs(self, sql: str, run_ids: Sequence[str]) -> Iterable[tuple[Any, ...]]:
+        # SQLite limits bound variables per statement; page through long id lists.
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start : start + 500]
+            yield from self.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+
+
+# -- schema ----------------------------------------------------------------------------------
+
+
+def _migration_1(db: Database) -> None:
+    db["runs"].create(
+        {
+            "id": str,
+            "name": str,
+            "status": str,
+            "kind": str,
+            "notebook": str,
+            "notebook_hash_start": str,
+            "notebook_hash_end": str,
+            "parent_id": str,
+            "sweep_id": str,
+            "start_time": float,
+            "end_time": float,
+            "heartbeat": float,
+            "pid": int,
+            "host": str,
+            "cwd": str,
+            "env_id": str,
+            "linear": int,
+            "linear_reasons": str,
+            "error": str,
+            "note": str,
+        },
+        pk="id",
+        not_null={"status", "kind", "start_time"},
+    )
+    db["runs"].create_index(["start_time"])
+    db["runs"].create_index(["notebook", "start_time"])
+    db["runs"].create_index(["name", "start_time"])
+    db["runs"].create_index(["status"])
+    db["runs"].create_index(["parent_id"])
+    db["tags"].create(
+        {"run_id": str, "key": str, "value": str},
+        pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["params"].create(
+        {"run_id": str, "key": str, "value": str},
+        pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["params"].create_index(["key"])
+    db.execute(
+        "CREATE TABLE metrics (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL,"
+        " step INTEGER NOT NULL, value REAL, time REAL NOT NULL, cell_seq INTEGER)"
+    )
+    db["metrics"].create_index(["run_id", "key", "step"])
+    db["latest_metrics"].create(
+        {"run_id": str, "key": str, "step": int, "value": float, "time": float},
+        pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["latest_metrics"].create_index(["key", "value"])
+    db["cells"].create(
+        {
+            "run_id": str,
+            "seq": int,
+            "execution_count": int,
+            "cell_id": str,
+            "source": str,
+            "source_hash": str,
+            "start_time": float,
+            "duration": float,
+            "error": str,
+            "error_value": str,
+            "reads": str,
+            "writes": str,
+            "data_hashes": str,
+            "seeds": str,
+            "output_hash": str,
+        },
+        pk=("run_id", "seq"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["datasets"].create(
+        {
+            "run_id": str,
+            "name": str,
+            "hash": str,
+            "kind": str,
+            "shape": str,
+            "schema": str,
+            "profile": str,
+            "path": str,
+            "size_bytes": int,
+            "cell_seq": int,
+            "time": float,
+        },
+        pk=("run_id", "name"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["datasets"].create_index(["hash"])
+    db["artifacts"].create(
+        {
+            "run_id": str,
+            "name": str,
+            "hash": str,
+            "kind": str,
+            "size_bytes": int,
+            "source": str,
+            "cell_seq": int,
+            "time": float,
+        },
+        pk=("run_id", "name"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["environments"].create({"id": str, "data": str, "captured_at": float}, pk="id")
+
+
+MIGRATIONS = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(store: Store) -> None:
+    """Bring the schema up to ``SCHEMA_VERSION``; safe when several processes start at once."""
+    conn = store.conn
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise MlopsError(
+            f"the store {store.path} has schema version {version}, newer than this "
+            f"jupyter-mlops understands ({SCHEMA_VERSION}); upgrade jupyter-mlops"
+        )
+    with store.transaction():
+        # Read again under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for step in MIGRATIONS[version:]:
+            step(store.db)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+# -- the filter language, compiled to parameterized SQL ------------------------------------
+
+
+def compile_where(node: Node) -> tuple[str, list[Any]]:
+    """SQL for a parsed filter expression over ``runs r``, with its bound values."""
+    from .query import BoolOp, Comparison, Not
+
+    if isinstance(node, BoolOp):
+        left, left_args = compile_where(node.left)
+        right, right_args = compile_where(node.right)
+        return f"({left} {node.op.upper()} {right})", left_args + right_args
+    if isinstance(node, Not):
+        inner, args = compile_where(node.operand)
+        return f"(NOT {inner})", args
+    if not isinstance(node, Comparison):
+        raise TypeError(f"not a filter expression node: {node!r}")
+    if node.field in _RUN_FIELDS:
+        return _compare(_RUN_FIELDS[node.field], node.op, node.value)
+    if node.field == "params":
+        test, args = _compare("json_extract(p.value, '$')", node.op, node.value)
+        return (
+            f"EXISTS (SELECT 1 FROM params p WHERE p.run_id = r.id AND p.key = ? AND {test})",
+            [node.key, *args],
+        )
+    if node.field == "metrics":
+        test, args = _compare("m.value", node.op, node.value)
+        return (
+            "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.id AND m.key = ?"
+            f" AND {test})",
+            [node.key, *args],
+        )
+    if node.field == "tags":
+        test, args = _compare("t.value", node.op, node.value)
+        return (
+            f"EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.key = ? AND {test})",
+            [node.key, *args],
+        )
+    raise TypeError(f"unknown field {node.field!r}")
+
+
+def _compare(column: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    if op == "~":
+        return f"instr(lower(CAST({column} AS TEXT)), lower(?)) > 0", [str(value)]
+    if value is None:
+        return (f"{column} IS NULL" if op == "=" else f"{column} IS NOT NULL"), []
+    if isinstance(value, bool):
+        value = int(value)
+    return f"{column} {_SQL_OPS[op]} ?", [value]
+
+
+# -- row encoding ----------------------------------------------------------------------------
+
+
+def _cell_values(
+    row: dict[str, Any], complete: CellCompletion | None, polite: bool
+) -> tuple[Any, ...]:
+    if complete is not None and not row.get("_completed"):
+        try:
+            complete(row)
+        except Exception:  # noqa: BLE001, S110 - keep the cell with what is known rather than lose it
+            pass
+        row["_completed"] = True
+        if polite:
+            time.sleep(0)
+    values = []
+    for column in CELL_COLUMNS:
+        value = row.get(column)
+        if column in _JSON_CELL_COLUMNS and value is not None and not isinstance(value, str):
+            value = json.dumps(value)
+        values.append(value)
+    return tuple(values)
+
+
+def _drain(queue: deque[Any]) -> list[Any]:
+    items = []
+    pop = queue.popleft
+    with contextlib.suppress(IndexError):
+        while True:
+            items.append(pop())
+    return items
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def _encode_run(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for column in _JSON_RUN_COLUMNS:
+        if column in out and out[column] is not None:
+            out[column] = json.dumps(out[column])
+    if "linear" in out and out["linear"] is not None:
+        out["linear"] = int(bool(out["linear"]))
+    return out
+
+
+def _decode_run(row: dict[str, Any]) -> dict[str, Any]:
+    for column in _JSON_RUN_COLUMNS:
+        if row.get(column):
+            row[column] = json.loads(row[column])
+    if row.get("linear") is not None:
+        row["linear"] = bool(row["linear"])
+    return row
+
+
+def _metric_value(value: float | None) -> float:
+    # SQLite stores NaN as NULL; a metric point always has a value, so NULL means NaN.
+    return float("nan") if value is None else value

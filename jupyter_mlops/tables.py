@@ -1,0 +1,208 @@
+"""Text tables of runs, one run and a diff: what the CLI and a terminal show people."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+from tabulate import tabulate
+
+__all__ = ["diff_text", "format_duration", "format_value", "run_text", "runs_table"]
+
+MAX_KEY_COLUMNS = 6
+
+
+def format_value(value: Any, width: int = 40) -> str:
+    """A param or metric value as short text."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        text = f"{value:.6g}"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as ``850ms``, ``12.3s``, ``4m05s`` or ``2h03m``."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
+
+
+def _linear(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def runs_table(runs: list[dict[str, Any]]) -> str:
+    """Runs as a text table: id, name, status, start, duration, linear, params, metrics."""
+    if not runs:
+        return "no runs"
+    param_keys = _common_keys(runs, "params")
+    metric_keys = _common_keys(runs, "metrics")
+    headers = ["id", "name", "status", "kind", "started", "duration", "linear"]
+    headers += [f"params.{k}" for k in param_keys] + [f"metrics.{k}" for k in metric_keys]
+    rows = []
+    for run in runs:
+        end = run["end_time"] or (time.time() if run["status"] == "running" else None)
+        row = [
+            run["id"][:12],
+            format_value(run["name"], 30),
+            run["status"],
+            run["kind"],
+            _when(run["start_time"]),
+            format_duration(end - run["start_time"] if end else None),
+            _linear(run["linear"]),
+        ]
+        row += [format_value(run["params"].get(k, ""), 16) for k in param_keys]
+        row += [format_value(run["metrics"].get(k, ""), 12) for k in metric_keys]
+        rows.append(row)
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _common_keys(runs: list[dict[str, Any]], field: str) -> list[str]:
+    seen: dict[str, int] = {}
+    for run in runs:
+        for key in run[field]:
+            seen[key] = seen.get(key, 0) + 1
+    ranked = sorted(seen, key=lambda k: (-seen[k], k))
+    return sorted(ranked[:MAX_KEY_COLUMNS])
+
+
+def run_text(run: dict[str, Any]) -> str:
+    """One run whole, as text: overview, params, metrics, cells, datasets, environment."""
+    parts = []
+    overview = [
+        ["id", run["id"]],
+        ["name", run["name"]],
+        ["status", run["status"] + (f" ({run['error']})" if run.get("error") else "")],
+        ["kind", run["kind"]],
+        ["notebook", run.get("notebook") or "-"],
+        ["started", _when(run["start_time"])],
+        ["duration", format_duration((run["end_time"] or time.time()) - run["start_time"])],
+        ["linear", _linear(run.get("linear"))],
+    ]
+    if run.get("linear_reasons"):
+        overview += [["", f"- {reason}"] for reason in run["linear_reasons"]]
+    if run.get("parent_id"):
+        overview.append(["parent", run["parent_id"]])
+    if run.get("tags"):
+        overview.append(["tags", ", ".join(f"{k}={v}" for k, v in run["tags"].items())])
+    parts.append(tabulate(overview, tablefmt="plain", disable_numparse=True))
+    if run["params"]:
+        rows = [[k, format_value(v, 60)] for k, v in run["params"].items()]
+        parts.append(_section("params", rows, ["key", "value"]))
+    series = run.get("metric_series") or {}
+    if run["metrics"]:
+        rows = [
+            [k, format_value(v), len(series.get(k, [])) or "-"] for k, v in run["metrics"].items()
+        ]
+        parts.append(_section("metrics", rows, ["key", "latest", "points"]))
+    cells = run.get("cells") or []
+    if cells:
+        rows = []
+        for cell in cells:
+            first = (cell.get("source") or "").strip().splitlines()
+            rows.append(
+                [
+                    cell["seq"],
+                    f"[{cell['execution_count']}]" if cell.get("execution_count") else "",
+                    format_duration(cell.get("duration")),
+                    cell.get("error") or "",
+                    format_value(first[0] if first else "", 60),
+                ]
+            )
+        parts.append(_section("cells", rows, ["#", "count", "took", "error", "source"]))
+    datasets = run.get("datasets") or []
+    if datasets:
+        rows = [
+            [d["name"], d["kind"], "x".join(map(str, d["shape"] or [])) or "-", d["hash"][:16]]
+            for d in datasets
+        ]
+        parts.append(_section("datasets", rows, ["name", "kind", "shape", "hash"]))
+    artifacts = run.get("artifacts") or []
+    if artifacts:
+        rows = [[a["name"], a["kind"], a["size_bytes"], a["hash"][:16]] for a in artifacts]
+        parts.append(_section("artifacts", rows, ["name", "kind", "bytes", "hash"]))
+    env = run.get("environment")
+    if env:
+        git = env.get("git") or {}
+        rows = [
+            ["python", env.get("python")],
+            ["platform", env.get("platform")],
+            ["packages", len(env.get("packages") or {})],
+        ]
+        if git:
+            rows.append(["git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}"])
+        parts.append(_section("environment", rows, None))
+    return "\n\n".join(parts)
+
+
+def _section(title: str, rows: list[list[Any]], headers: list[str] | None) -> str:
+    body = tabulate(
+        rows,
+        headers=headers or (),
+        tablefmt="simple" if headers else "plain",
+        disable_numparse=True,
+    )
+    return f"{title}\n{body}"
+
+
+def diff_text(diff: dict[str, Any]) -> str:
+    """A diff of two runs as text."""
+    a, b = diff["a"], diff["b"]
+    head = f"a: {a['name']} ({a['id'][:12]})\nb: {b['name']} ({b['id'][:12]})"
+    if diff["same"]:
+        return head + "\n\nno differences"
+    parts = [head]
+    if diff["params"]:
+        rows = [[k, _side(v[0]), _side(v[1])] for k, v in diff["params"].items()]
+        parts.append(_section("params", rows, ["key", "a", "b"]))
+    if diff["metrics"]:
+        rows = [
+            [k, _side(m["a"]), _side(m["b"]), _side(m["delta"])] for k, m in diff["metrics"].items()
+        ]
+        parts.append(_section("metrics", rows, ["key", "a", "b", "b - a"]))
+    if diff["datasets"]:
+        rows = [[k, _short(v[0]), _short(v[1])] for k, v in diff["datasets"].items()]
+        parts.append(_section("datasets", rows, ["name", "a", "b"]))
+    cells = diff["cells"]
+    if cells["differences"]:
+        rows = []
+        for d in cells["differences"][:20]:
+            side = d["a"] or d["b"]
+            rows.append([d["position"], ", ".join(d["reasons"]), format_value(side["first_line"], 60)])
+        count_a, count_b = cells["count"]
+        parts.append(
+            _section(f"cells ({count_a} vs {count_b})", rows, ["#", "differs in", "source"])
+        )
+    if diff["packages"]:
+        rows = [[k, _side(v[0]), _side(v[1])] for k, v in diff["packages"].items()]
+        parts.append(_section("packages", rows, ["package", "a", "b"]))
+    if diff.get("python"):
+        parts.append(f"python: {diff['python'][0]} -> {diff['python'][1]}")
+    return "\n\n".join(parts)
+
+
+def _side(value: Any) -> str:
+    return "(none)" if value is None else format_value(value)
+
+
+def _short(digest: str | None) -> str:
+    return "(none)" if digest is None else digest[:16]

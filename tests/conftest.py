@@ -1,0 +1,65 @@
+"""Shared fixtures: a real store in tmp_path, a real IPython shell with the extension loaded."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import jupyter_mlops
+from jupyter_mlops import run as runs
+from jupyter_mlops.store import Store, close_all, open_store
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test works in its own folder with its own store, and leaves no run behind."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JUPYTER_MLOPS_DIR", str(tmp_path / ".mlops"))
+    for name in ("KIND", "PARENT", "SWEEP", "NOTEBOOK"):
+        monkeypatch.delenv(f"JUPYTER_MLOPS_{name}", raising=False)
+    yield
+    active = runs.active_run()
+    if active is not None:
+        active.end("finished")
+    close_all()
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    """The store folder of this test."""
+    return tmp_path / ".mlops"
+
+
+@pytest.fixture
+def store(store_dir: Path) -> Store:
+    """A fresh store on a real SQLite file."""
+    return open_store(store_dir)
+
+
+@pytest.fixture
+def shell() -> Iterator[object]:
+    """A real IPython shell with ``%load_ext jupyter_mlops`` done."""
+    from IPython.testing.globalipapp import get_ipython
+
+    ip = get_ipython()
+    assert ip is not None
+    ip.run_cell("%load_ext jupyter_mlops", store_history=False)
+    yield ip
+    ip.run_cell("%unload_ext jupyter_mlops", store_history=False)
+    ip.reset(new_session=True)
+
+
+PYTHON = sys.executable
+SRC = str(Path(jupyter_mlops.__file__).resolve().parent.parent)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python process that uses this test's store."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env

@@ -1,0 +1,131 @@
+"""Cell capture in a real IPython shell: what each executed cell leaves in the store."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import pytest
+
+import jupyter_mlops as mlops
+from jupyter_mlops import hashing
+from jupyter_mlops.capture import CellCapture, assigned_names, cell_names, seeds_in
+
+
+def cells_of(run_name: str) -> list[dict[str, Any]]:
+    return mlops.get_run(run_name).cells()
+
+
+def test_cells_are_recorded_in_order_with_timing_errors_and_names(shell: Any) -> None:
+    shell.run_cell("%track start --name cap", store_history=True)
+    shell.run_cell("import numpy as np\nrows = 5", store_history=True)
+    shell.run_cell("data = np.ones(rows)\ntotal = data.sum()\nprint('total', total)", store_history=True)
+    shell.run_cell("missing_name + 1", store_history=True)
+    shell.run_cell("total", store_history=True)
+    shell.run_cell("total", store_history=True)
+    shell.run_cell("total + 1", store_history=True)
+    shell.run_cell("%track end", store_history=True)
+    cells = cells_of("cap")
+    assert [c["seq"] for c in cells] == [1, 2, 3, 4, 5, 6, 7, 8]
+    counts = [c["execution_count"] for c in cells]
+    assert counts == list(range(counts[0], counts[0] + 8))
+    start, imports, compute, broken, shown, shown_again, other, end = cells
+    assert start["source"] == "%track start --name cap"
+    assert imports["writes"] == ["np", "rows"]
+    assert compute["reads"] == ["np", "rows"]
+    assert compute["writes"] == ["data", "total"]
+    assert compute["data_hashes"]["data"] == mlops.content_hash(shell.user_ns["data"])
+    assert compute["source_hash"] == hashing.hash_bytes(compute["source"])
+    assert compute["output_hash"] == hashing.hash_bytes(hashing.sanitize_output("total 5.0\n"))
+    assert broken["error"] == "NameError"
+    assert "missing_name" in broken["error_value"]
+    # The same result shown under another execution count hashes the same; another does not.
+    assert shown["output_hash"] is not None
+    assert shown_again["output_hash"] == shown["output_hash"]
+    assert other["output_hash"] != shown["output_hash"]
+    assert all(c["duration"] >= 0 for c in cells)
+    assert cells[0]["start_time"] <= cells[-1]["start_time"]
+    assert mlops.get_run("cap").row["linear"] is True
+
+
+def test_cells_outside_a_run_are_not_recorded(shell: Any) -> None:
+    shell.run_cell("before = 1", store_history=True)
+    shell.run_cell("%track start --name later", store_history=True)
+    shell.run_cell("after = 2", store_history=True)
+    shell.run_cell("%track end", store_history=True)
+    shell.run_cell("afterwards = 3", store_history=True)
+    sources = [c["source"] for c in cells_of("later")]
+    assert sources == ["%track start --name later", "after = 2", "%track end"]
+
+
+def test_metrics_know_the_cell_that_logged_them(shell: Any) -> None:
+    shell.run_cell("%track start --name which", store_history=True)
+    shell.run_cell("x = 1", store_history=True)
+    shell.run_cell("%track metric acc=0.5", store_history=True)
+    series = mlops.get_run("which").metric_series("acc")
+    assert series[0]["cell"] == 3
+
+
+def test_a_rerun_cell_makes_the_run_non_linear(shell: Any) -> None:
+    shell.run_cell("%track start --name rerun", store_history=True)
+    shell.run_cell("x = 1", store_history=True)
+    shell.run_cell("y = 2", store_history=True, cell_id="cell-b")
+    shell.run_cell("y = 2", store_history=True, cell_id="cell-b")
+    shell.run_cell("%track end", store_history=True)
+    record = mlops.get_run("rerun")
+    assert record.row["linear"] is False
+    assert any("more than once" in reason for reason in record.row["linear_reasons"])
+
+
+def test_papermill_injected_parameters_become_params(shell: Any) -> None:
+    shell.run_cell("# Parameters\nalpha = 0.5\nname = 'ridge'\nn = 3\n", store_history=True)
+    shell.run_cell("%track start --name injected", store_history=True)
+    shell.run_cell("# Parameters\nalpha = 0.7\n", store_history=True)
+    shell.run_cell("%track end", store_history=True)
+    assert mlops.get_run("injected").params == {"alpha": 0.7, "n": 3, "name": "ridge"}
+
+
+def test_a_failing_hook_warns_once_and_cells_run_on(
+    shell: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: CellCapture, module: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(CellCapture, "_hash_written_data", broken)
+    with pytest.warns(RuntimeWarning, match="cell capture failed .*disk on fire") as caught:
+        shell.run_cell("%track start --name hurt", store_history=True)
+        first = shell.run_cell("a = 1", store_history=True)
+        second = shell.run_cell("b = a + 1", store_history=True)
+    assert first.success and second.success
+    assert shell.user_ns["b"] == 2
+    assert len([w for w in caught if "cell capture failed" in str(w.message)]) == 1
+
+
+def test_assigned_names_walks_statements_only() -> None:
+    module = ast.parse(
+        "a, (b, *c) = f()\nfor i in range(3):\n    d = i\nwith open(p) as fh:\n    e: int = 1\n"
+        "if x:\n    g += 1\nelse:\n    h = [k for k in y]\ntry:\n    m = 1\nfinally:\n    n = 2\n"
+    )
+    assert assigned_names(module) == ["a", "b", "c", "i", "d", "fh", "e", "g", "h", "m", "n"]
+
+
+def test_cell_names_reads_and_writes() -> None:
+    module = ast.parse(
+        "import pandas as pd\nfrom os import path\n"
+        "df = pd.read_csv(src)\n"
+        "squares = [v * v for v in df.x if v > threshold]\n"
+        "def fit(model, data=train):\n    inner = model + data + hidden\n    return inner\n"
+        "fn = lambda q: q + offset\n"
+        "print(len(squares))\n"
+        "try:\n    risky()\nexcept ValueError as err:\n    last = err\n"
+    )
+    reads, writes = cell_names(module)
+    assert reads == ["src", "threshold", "train", "offset", "risky"]
+    assert writes == ["pd", "path", "df", "squares", "fit", "fn", "err", "last"]
+
+
+def test_seeds_are_noticed() -> None:
+    module = ast.parse(
+        "np.random.seed(42)\nrng = np.random.default_rng(7)\nclf = RF(random_state=0)\nrandom.seed()\n"
+    )
+    assert seeds_in(module) == ["np.random.seed(42)", "np.random.default_rng(7)", "random_state=0"]

@@ -1,0 +1,664 @@
+"""Content hashes, data profiles and output sanitizing, on real arrays, frames, tables and files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jupyter_mlops.errors import InvalidValueError, UnhashableError
+from jupyter_mlops.hashing import (
+    DataInfo,
+    content_hash,
+    describe,
+    hash_bytes,
+    hash_file,
+    is_data,
+    profile,
+    sanitize_output,
+)
+
+from .conftest import PYTHON, child_env
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def assert_same(make: Callable[[], object]) -> str:
+    """Two separately built, equal objects hash equal; return the hash."""
+    first, second = make(), make()
+    assert first is not second
+    digest = content_hash(first)
+    assert HEX32.match(digest)
+    assert content_hash(second) == digest
+    return digest
+
+
+def assert_all_differ(*objects: object) -> None:
+    digests = [content_hash(o) for o in objects]
+    assert len(set(digests)) == len(digests), digests
+
+
+def sample_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x": [1.5, 2.5, np.nan, 4.0],
+            "n": [1, 2, 3, 4],
+            "s": ["a", "bb", None, "dddd"],
+            "o": pd.Series(["p", None, "q", "r"], dtype=object),
+            "c": pd.Categorical(["u", "v", "u", "w"]),
+            "t": pd.date_range("2024-01-01", periods=4, freq="h", tz="Europe/Paris"),
+            "d": pd.date_range("2024-01-01", periods=4, freq="D"),
+            "i": pd.array([10, None, 30, 40], dtype="Int64"),
+            "b": pd.array([True, False, None, True], dtype="boolean"),
+        }
+    )
+
+
+# -- numpy -----------------------------------------------------------------------------------
+
+
+def test_array_hash_depends_on_values_dtype_and_shape() -> None:
+    base = assert_same(lambda: np.arange(24, dtype=np.int64).reshape(4, 6))
+    changed = np.arange(24, dtype=np.int64).reshape(4, 6)
+    changed[3, 5] = -1
+    assert content_hash(changed) != base
+    assert content_hash(np.arange(24, dtype=np.int64).reshape(6, 4)) != base
+    assert content_hash(np.arange(24, dtype=np.int32).reshape(4, 6)) != base
+    assert content_hash(np.arange(24, dtype=np.float64).reshape(4, 6)) != base
+
+
+def test_array_is_not_its_buffer_bytes() -> None:
+    values = np.arange(8, dtype=np.int64)
+    assert content_hash(values) != content_hash(values.tobytes())
+    assert content_hash(values) != hash_bytes(values.tobytes())
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda a: a[:, ::2],
+        lambda a: a.T,
+        lambda a: a[::-1],
+        lambda a: np.asfortranarray(a),
+        lambda a: a[1:3, 2:5],
+    ],
+    ids=["step", "transpose", "reversed", "fortran", "block"],
+)
+def test_non_contiguous_array_hashes_like_its_contiguous_copy(
+    view: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    source = np.arange(60, dtype=np.float64).reshape(6, 10)
+    part = view(source)
+    assert content_hash(part) == content_hash(np.ascontiguousarray(part))
+
+
+def test_byte_order_is_layout_not_content() -> None:
+    values = np.arange(10, dtype="<i8")
+    assert content_hash(values) == content_hash(values.astype(">i8"))
+
+
+def test_structured_arrays_ignore_padding() -> None:
+    def make(align: bool) -> np.ndarray:
+        dtype = np.dtype([("a", "u1"), ("b", "f8")], align=align)
+        out = np.zeros(3, dtype=dtype)
+        out["a"] = [1, 2, 3]
+        out["b"] = [0.5, 1.5, 2.5]
+        return out
+
+    packed, aligned = make(False), make(True)
+    assert aligned.dtype.itemsize != packed.dtype.itemsize
+    assert content_hash(packed) == content_hash(aligned)
+    changed = make(False)
+    changed["b"][1] = 9.0
+    assert content_hash(changed) != content_hash(packed)
+
+
+def test_object_and_datetime_arrays() -> None:
+    assert_same(lambda: np.array(["a", None, "ccc"], dtype=object))
+    assert_same(lambda: np.array([1, "two", 3.0, None, (4, 5)], dtype=object))
+    assert_all_differ(
+        np.array(["a", "b"], dtype=object),
+        np.array(["a", "c"], dtype=object),
+        np.array([1, "b"], dtype=object),
+        np.array(["a", "b"]),
+    )
+    days = np.array(["2024-01-01", "2024-01-02"], dtype="datetime64[D]")
+    assert content_hash(days) == content_hash(days.copy())
+    assert content_hash(days) != content_hash(days + 1)
+
+
+def test_numpy_scalars_masked_arrays_and_memmaps(tmp_path: Path) -> None:
+    assert content_hash(np.float64(1.5)) != content_hash(1.5)
+    assert content_hash(np.int64(1)) != content_hash(np.int32(1))
+    hidden_a = np.ma.array([1, 2, 3], mask=[False, True, False])
+    hidden_b = np.ma.array([1, 99, 3], mask=[False, True, False])
+    assert content_hash(hidden_a) == content_hash(hidden_b)
+    assert content_hash(hidden_a) != content_hash(np.ma.array([1, 2, 3]))
+    mapped = np.memmap(tmp_path / "m.bin", dtype=np.int16, mode="w+", shape=(5,))
+    mapped[:] = [1, 2, 3, 4, 5]
+    assert content_hash(mapped) == content_hash(np.array([1, 2, 3, 4, 5], dtype=np.int16))
+
+
+# -- pandas ----------------------------------------------------------------------------------
+
+
+def test_frame_hash_is_stable_and_layout_free() -> None:
+    base = assert_same(sample_frame)
+    # Built column by column (separate blocks, different chunking) it is the same content.
+    rebuilt = pd.DataFrame(index=pd.RangeIndex(4))
+    for name, column in sample_frame().items():
+        rebuilt[name] = column
+    assert content_hash(rebuilt) == base
+    halves = sample_frame()
+    halves["s"] = pd.concat([halves["s"].iloc[:2], halves["s"].iloc[2:]])
+    assert content_hash(halves) == base
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value"),
+    [
+        ("x", 0, 1.25),
+        ("n", 1, 20),
+        ("s", 0, "A"),
+        ("s", 2, "now here"),
+        ("o", 3, "R"),
+        ("c", 1, "w"),
+        ("t", 2, pd.Timestamp("2030-01-01", tz="Europe/Paris")),
+        ("d", 3, pd.Timestamp("1999-01-01")),
+        ("i", 1, 20),
+        ("b", 2, False),
+    ],
+)
+def test_one_value_change_changes_frame_hash(column: str, row: int, value: object) -> None:
+    changed = sample_frame()
+    changed.loc[row, column] = value
+    assert content_hash(changed) != content_hash(sample_frame())
+
+
+def test_frame_index_names_and_dtypes_are_content() -> None:
+    base = sample_frame()
+    assert_all_differ(
+        base,
+        base.set_axis([0, 1, 2, 5]),
+        base.set_axis(["a", "b", "c", "d"]),
+        base.rename(columns={"x": "y"}),
+        base.astype({"n": "float64"}),
+        base.astype({"n": "Int64"}),
+        base.astype({"c": "str"}),
+        base.astype({"o": "str"}),
+        base[list(reversed(base.columns))],
+        base.iloc[:3],
+    )
+    timezones = sample_frame()
+    timezones["t"] = timezones["t"].dt.tz_convert("UTC")
+    assert content_hash(timezones) != content_hash(base)
+
+
+def test_frame_ignores_values_hidden_under_a_mask() -> None:
+    first = pd.arrays.IntegerArray(np.array([1, 5, 3]), np.array([False, True, False]))
+    second = pd.arrays.IntegerArray(np.array([1, 7, 3]), np.array([False, True, False]))
+    assert content_hash(pd.Series(first)) == content_hash(pd.Series(second))
+
+
+def test_series_and_index() -> None:
+    assert_same(lambda: pd.Series([1.0, 2.0], name="v", index=["a", "b"]))
+    assert_all_differ(
+        pd.Series([1.0, 2.0], name="v"),
+        pd.Series([1.0, 2.0], name="w"),
+        pd.Series([1.0, 2.0]),
+        pd.Series([1.0, 2.5], name="v"),
+        pd.Series([1.0, 2.0], name="v", index=[1, 0]),
+        pd.Index([1.0, 2.0], name="v"),
+    )
+    assert_all_differ(pd.RangeIndex(5), pd.RangeIndex(6), pd.Index(["a", "b"]))
+    multi = pd.MultiIndex.from_tuples([("a", 1), ("b", 2)], names=["k", "j"])
+    assert content_hash(multi) == content_hash(multi.copy())
+    assert content_hash(multi) != content_hash(multi.set_names(["k", "x"]))
+    ordered = pd.Series(pd.Categorical(["a", "b"], ordered=True))
+    assert content_hash(ordered) != content_hash(pd.Series(pd.Categorical(["a", "b"])))
+
+
+def test_other_extension_dtypes_hash() -> None:
+    assert_same(lambda: pd.Series(pd.period_range("2024-01", periods=3, freq="M")))
+    assert_same(lambda: pd.Series(pd.interval_range(0, 3)))
+    assert_same(lambda: pd.Series(pd.arrays.SparseArray([0, 0, 1])))
+    assert_same(lambda: pd.Series([1.5, None], dtype="float64[pyarrow]"))
+
+
+# -- polars and pyarrow ----------------------------------------------------------------------
+
+
+def test_polars_frames_and_series() -> None:
+    def make() -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "a": [1, 2, 3],
+                "s": ["x", None, "z"],
+                "c": pl.Series(["u", "v", "u"], dtype=pl.Categorical),
+            }
+        )
+
+    base = assert_same(make)
+    assert content_hash(make().with_columns(pl.lit(9).alias("a"))) != base
+    assert content_hash(make().rename({"a": "b"})) != base
+    assert content_hash(make().with_columns(pl.col("a").cast(pl.Float64))) != base
+    assert_same(lambda: pl.Series("v", [1.0, None]))
+    assert content_hash(pl.Series("v", [1.0, None])) != content_hash(pl.Series("w", [1.0, None]))
+
+
+def test_arrow_hash_ignores_chunking_slicing_and_offset_width() -> None:
+    text = pa.array(["aa", None, "b", "", "cccc", "d"])
+    chunked = pa.chunked_array([text[:2], text[2:4], text[4:]])
+    assert content_hash(chunked) == content_hash(pa.chunked_array([text]))
+    assert content_hash(text[1:]) == content_hash(pa.array(text[1:].to_pylist()))
+    assert content_hash(text) == content_hash(text.cast(pa.large_string()))
+    numbers = pa.array([1, None, 3, 4])
+    assert content_hash(numbers[1:]) == content_hash(pa.array([None, 3, 4]))
+    nested = pa.array([[1, 2], None, [3]])
+    assert content_hash(nested[1:]) == content_hash(pa.array([None, [3]]))
+    assert_all_differ(text, pa.array(["aa", None, "b", "", "cccc", "e"]), numbers, nested)
+
+
+def test_arrow_tables_and_batches() -> None:
+    def make() -> pa.Table:
+        return pa.table({"a": [1, 2], "s": ["x", "y"]})
+
+    base = assert_same(make)
+    assert content_hash(pa.concat_tables([make().slice(0, 1), make().slice(1)])) == base
+    assert_all_differ(
+        make(),
+        make().rename_columns(["a", "t"]),
+        pa.table({"a": [1, 3], "s": ["x", "y"]}),
+        make().to_batches()[0],
+        make().column("a"),
+    )
+
+
+# -- builtins and containers -----------------------------------------------------------------
+
+
+def test_scalars_text_and_bytes() -> None:
+    assert_all_differ(1, 1.0, True, "1", b"1", None, 0, False, 2**100, -(2**100), 1 + 0j)
+    assert content_hash(b"ab") == content_hash(bytearray(b"ab")) == content_hash(memoryview(b"ab"))
+    assert content_hash("ab") != content_hash("ac")
+    assert content_hash(float("nan")) == content_hash(float("nan"))
+    assert hash_bytes("héllo") == hash_bytes("héllo".encode())
+    assert HEX32.match(hash_bytes(b""))
+
+
+def test_containers_nested_and_order() -> None:
+    def make() -> dict[str, object]:
+        return {"lr": 0.1, "layers": [64, 32], "tags": {"a", "b"}, "extra": {"x": (1, None)}}
+
+    base = assert_same(make)
+    reordered = {"extra": {"x": (1, None)}, "tags": {"b", "a"}, "layers": [64, 32], "lr": 0.1}
+    assert content_hash(reordered) == base
+    changed = make()
+    changed["extra"] = {"x": (2, None)}
+    assert content_hash(changed) != base
+    assert_all_differ([1, 2], [2, 1], (1, 2), {1, 2}, frozenset({1, 2}), {1: 2})
+    point = namedtuple("point", "x y")
+    assert content_hash(point(1, 2)) != content_hash((1, 2))
+    assert content_hash(OrderedDict(a=1)) != content_hash({"a": 1})
+    assert content_hash([np.arange(3), pd.Series([1])]) == content_hash(
+        [np.arange(3), pd.Series([1])]
+    )
+
+
+class Model:
+    """A plain object: it goes through pickle, with its set and array hashed by content."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.vocabulary = {"alpha", "beta", "gamma", "delta"}
+        self.weights = np.arange(4.0)
+
+
+def test_plain_objects_hash_by_pickled_content() -> None:
+    assert content_hash(Model(1.0)) == content_hash(Model(1.0))
+    assert content_hash(Model(1.0)) != content_hash(Model(2.0))
+    other = Model(1.0)
+    other.weights[0] = 5.0
+    assert content_hash(other) != content_hash(Model(1.0))
+
+
+@pytest.mark.parametrize(
+    ("make", "type_name"),
+    [
+        (lambda: lambda x: x, "function"),
+        (lambda: (i for i in range(3)), "generator"),
+        (lambda: threading.Lock(), "lock"),
+    ],
+    ids=["lambda", "generator", "lock"],
+)
+def test_unpicklable_objects_raise_a_clear_error(
+    make: Callable[[], object], type_name: str
+) -> None:
+    with pytest.raises(UnhashableError, match="cannot be pickled") as caught:
+        content_hash(make())
+    assert type_name in caught.value.type_name
+    assert str(caught.value).startswith(f"cannot hash a {caught.value.type_name}: ")
+
+
+def test_self_containing_list_raises() -> None:
+    loop: list[object] = [1]
+    loop.append(loop)
+    with pytest.raises(UnhashableError, match="contains itself"):
+        content_hash(loop)
+
+
+def test_huge_string_hashes() -> None:
+    text = "x" * (50 * 1024 * 1024)
+    digest = content_hash(text)
+    assert HEX32.match(digest)
+    assert content_hash(text[:-1] + "y") != digest
+
+
+# -- files and folders -----------------------------------------------------------------------
+
+
+def test_file_hash_is_its_content_not_its_path_or_mtime(tmp_path: Path) -> None:
+    first = tmp_path / "a.bin"
+    second = tmp_path / "elsewhere" / "b.bin"
+    second.parent.mkdir()
+    payload = os.urandom(3 * 1024 * 1024 + 17)  # spans several 1 MiB reads
+    first.write_bytes(payload)
+    second.write_bytes(payload)
+    assert content_hash(first) == content_hash(second)
+    assert hash_file(first) == hash_bytes(payload)
+    before = content_hash(first)
+    os.utime(first, (1_000_000_000, 1_000_000_000))
+    assert content_hash(first) == before
+    first.write_bytes(payload[:-1] + b"\0")
+    assert content_hash(first) != before
+    assert content_hash(first) != content_hash(first.read_bytes())
+
+
+def test_a_str_is_text_not_a_path(tmp_path: Path) -> None:
+    file = tmp_path / "data.txt"
+    file.write_text("content")
+    assert content_hash(str(file)) != content_hash(file)
+    assert content_hash(str(file)) == content_hash(str(file))
+    assert describe(str(file)).kind == "text"
+
+
+def test_folder_hash_follows_names_and_contents(tmp_path: Path) -> None:
+    def build(root: Path) -> Path:
+        (root / "sub").mkdir(parents=True)
+        (root / "a.txt").write_text("alpha")
+        (root / "sub" / "b.txt").write_text("beta")
+        return root
+
+    base = content_hash(build(tmp_path / "one"))
+    assert content_hash(build(tmp_path / "two")) == base
+    folder = tmp_path / "one"
+    os.utime(folder / "a.txt", (1_000_000_000, 1_000_000_000))
+    assert content_hash(folder) == base
+    (folder / "a.txt").rename(folder / "c.txt")
+    renamed = content_hash(folder)
+    assert renamed != base
+    (folder / "c.txt").write_text("alpha!")
+    assert content_hash(folder) != renamed
+    (folder / "empty").mkdir()
+    assert content_hash(tmp_path / "two") == base
+
+
+def test_missing_path_raises(tmp_path: Path) -> None:
+    with pytest.raises(UnhashableError, match="does not exist"):
+        content_hash(tmp_path / "nope.csv")
+
+
+# -- across processes ------------------------------------------------------------------------
+
+_CHILD = """
+import numpy as np, pandas as pd
+from jupyter_mlops.hashing import content_hash
+frame = pd.DataFrame({
+    "x": np.linspace(0, 1, 50),
+    "s": [f"user_{i % 7}" for i in range(50)],
+    "c": pd.Categorical([("a", "b")[i % 2] for i in range(50)]),
+    "t": pd.date_range("2024-01-01", periods=50, freq="h", tz="UTC"),
+})
+params = {"words": {"alpha", "beta", "gamma", "delta"}, "n": [1, 2.5, None]}
+print(content_hash(frame), content_hash(np.arange(100).reshape(10, 10).T), content_hash(params))
+"""
+
+
+def test_hashes_are_equal_across_processes() -> None:
+    outputs = []
+    for seed in ("1", "12345"):
+        done = subprocess.run(
+            [PYTHON, "-c", _CHILD],
+            env=child_env(PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        outputs.append(done.stdout.split())
+    namespace: dict[str, object] = {}
+    exec(_CHILD.replace("print(", "result = ("), namespace)
+    assert outputs[0] == outputs[1] == list(namespace["result"])  # type: ignore[arg-type]
+
+
+def test_import_loads_no_data_library() -> None:
+    code = (
+        "import sys, jupyter_mlops.hashing\n"
+        "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'polars') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+# -- is_data ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        np.arange(3),
+        np.ma.array([1]),
+        pd.DataFrame({"a": [1]}),
+        pd.Series([1]),
+        pd.Index([1]),
+        pd.RangeIndex(3),
+        pl.DataFrame({"a": [1]}),
+        pl.Series([1]),
+        pa.table({"a": [1]}),
+        pa.record_batch({"a": [1]}),
+        pa.array([1]),
+        pa.array(["x"]),
+        pa.chunked_array([[1]]),
+    ],
+)
+def test_is_data_true(obj: object) -> None:
+    assert is_data(obj)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [1, 1.5, "text", b"raw", [1, 2], {"a": 1}, None, np.int64(3), Path("x.csv"), Model(1.0)],
+)
+def test_is_data_false(obj: object) -> None:
+    assert not is_data(obj)
+
+
+# -- describe and profile --------------------------------------------------------------------
+
+
+def test_profile_of_a_small_frame_is_exact() -> None:
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, np.nan, 5.0],
+            "n": [3, 1, 3, 2],
+            "s": ["b", None, "a", "b"],
+            "t": pd.to_datetime(["2024-01-02", None, "2024-01-01", "2024-03-01"]),
+            "i": pd.array([1, None, None, 7], dtype="Int64"),
+            "c": pd.Categorical(["u", "v", "u", None]),
+        }
+    )
+    result = profile(frame)
+    json.dumps(result, allow_nan=False)
+    assert result["rows"] == 4
+    assert result["approximate"] is False
+    columns = result["columns"]
+    assert columns["x"] == {
+        "dtype": "float64",
+        "count": 3,
+        "missing": 1,
+        "min": 1.0,
+        "max": 5.0,
+        "mean": pytest.approx(8 / 3),
+        "distinct": 3,
+    }
+    assert columns["n"] == {
+        "dtype": "int64",
+        "count": 4,
+        "missing": 0,
+        "min": 1,
+        "max": 3,
+        "mean": 2.25,
+        "distinct": 3,
+    }
+    assert columns["s"]["dtype"] == "str"
+    assert (columns["s"]["count"], columns["s"]["missing"]) == (3, 1)
+    assert (columns["s"]["min"], columns["s"]["max"], columns["s"]["distinct"]) == ("a", "b", 2)
+    assert columns["s"]["mean"] is None
+    assert columns["t"]["min"].startswith("2024-01-01T00:00:00")
+    assert columns["t"]["max"].startswith("2024-03-01T00:00:00")
+    assert (columns["t"]["missing"], columns["t"]["distinct"]) == (1, 3)
+    assert columns["i"]["dtype"] == "Int64"
+    assert (columns["i"]["count"], columns["i"]["mean"], columns["i"]["distinct"]) == (2, 4.0, 2)
+    assert (columns["c"]["count"], columns["c"]["min"], columns["c"]["distinct"]) == (3, "u", 2)
+
+
+def test_profile_makes_non_finite_values_json_safe() -> None:
+    result = profile(pd.Series([1.0, np.inf, -np.inf], name="v"))
+    column = result["columns"]["v"]
+    assert (column["min"], column["max"], column["mean"]) == ("-inf", "inf", None)
+    json.dumps(result, allow_nan=False)
+
+
+def test_describe_frame_array_polars_and_arrow() -> None:
+    info = describe(pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]}))
+    assert isinstance(info, DataInfo)
+    assert (info.kind, info.shape, info.schema) == ("dataframe", [3, 2], {"a": "int64", "b": "str"})
+    assert info.profile is not None and info.profile["columns"]["b"]["distinct"] == 2
+    assert info.hash == content_hash(pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]}))
+    json.dumps(info.to_dict(), allow_nan=False)
+
+    matrix = describe(np.array([[1.0, 10.0], [3.0, 30.0]]))
+    assert (matrix.kind, matrix.shape, matrix.size_bytes) == ("array", [2, 2], 32)
+    assert matrix.profile is not None
+    assert matrix.profile["columns"]["1"]["mean"] == 20.0
+    assert describe(np.zeros((2, 2, 2))).profile is None
+
+    series = describe(pl.Series("v", [1, None, 3]))
+    assert series.kind == "series" and series.profile is not None
+    assert series.profile["columns"]["v"]["missing"] == 1
+    table = describe(pa.table({"a": [1, 2]}))
+    assert (table.kind, table.shape, table.schema) == ("table", [2, 1], {"a": "int64"})
+    assert describe(b"abc").to_dict()["kind"] == "bytes"
+    assert (describe({"a": 1}).kind, describe({"a": 1}).profile) == ("object", None)
+
+
+def test_describe_csv_tsv_and_parquet_files(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3, 4], "b": ["x", "y", None, "x"]})
+    csv = tmp_path / "train.csv"
+    frame.to_csv(csv, index=False)
+    tsv = tmp_path / "train.tsv"
+    frame.to_csv(tsv, index=False, sep="\t")
+    parquet = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet)
+    for path in (csv, tsv, parquet):
+        info = describe(path)
+        assert info.kind == "file"
+        assert info.path == str(path)
+        assert info.size_bytes == path.stat().st_size
+        assert info.hash == content_hash(path)
+        assert info.shape == [4, 2]
+        assert info.schema is not None and info.schema["a"] == "int64"
+        assert info.profile is not None
+        a, b = info.profile["columns"]["a"], info.profile["columns"]["b"]
+        assert (a["min"], a["max"], a["mean"], a["distinct"]) == (1, 4, 2.5, 4)
+        assert (b["count"], b["missing"], b["distinct"]) == (3, 1, 2)
+
+
+def test_describe_other_files_and_folders(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    info = describe(notes)
+    assert (info.kind, info.size_bytes, info.shape, info.profile) == ("file", 5, None, None)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert describe(broken).profile is None
+    info = describe(tmp_path)
+    assert info.kind == "directory"
+    assert info.size_bytes == 5 + len("{not json")
+    assert info.hash == content_hash(tmp_path)
+
+
+def test_profile_is_approximate_above_a_million_rows() -> None:
+    rows = 1_200_000
+    frame = pd.DataFrame(
+        {"cycle": np.arange(rows, dtype=np.int64) % 1000, "unique": np.arange(rows, dtype=np.int64)}
+    )
+    result = profile(frame)
+    assert result["approximate"] is True
+    cycle, unique = result["columns"]["cycle"], result["columns"]["unique"]
+    assert (cycle["count"], cycle["missing"], cycle["min"], cycle["max"]) == (rows, 0, 0, 999)
+    assert cycle["mean"] == pytest.approx(499.5)
+    assert cycle["distinct"] == 1000
+    assert unique["distinct"] == rows
+    assert profile(frame.iloc[:1000])["approximate"] is False
+
+
+def test_profile_refuses_non_tabular_values() -> None:
+    with pytest.raises(InvalidValueError, match="profiled"):
+        profile({"a": 1})
+
+
+# -- sanitize_output -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<Model object at 0x7f3a2c1b9e80>", "<Model object at 0x…>"),
+        ("saved 2024-05-01T12:30:45.123456+02:00 ok", "saved <timestamp> ok"),
+        ("at 2024-05-01 12:30:45 and 2024-05-01 12:30:45,123", "at <timestamp> and <timestamp>"),
+        ("Out[12]: 3", "Out[#]: 3"),
+        ("In [3]: x", "In [#]: x"),
+        ("took 1.23s", "took <duration>"),
+        ("epoch done in 12.3 ms", "epoch done in <duration>"),
+        ("CPU times: user 1.2 ms, sys: 0 ns, total: 1.2 ms", "CPU times: <duration>"),
+        ("Wall time: 3.45 s", "Wall time: <duration>"),
+        ('{"model_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90"}', '{"model_id": "<id>"}'),
+        ("widget 0123456789abcdef0123456789abcdef", "widget <id>"),
+        ("accuracy 0.93 on 2024-05-01", "accuracy 0.93 on 2024-05-01"),
+        ("3 samples, 10 steps", "3 samples, 10 steps"),
+    ],
+)
+def test_sanitize_output(text: str, expected: str) -> None:
+    assert sanitize_output(text) == expected
+
+
+def test_sanitized_outputs_of_two_runs_compare_equal() -> None:
+    first = "Out[4]: <Foo at 0x7f00aa11bb22> 2024-01-01 10:00:00\nWall time: 1.2 s\n"
+    second = "Out[9]: <Foo at 0x7fcc33dd4455> 2024-06-30 23:59:59\nWall time: 950 ms\n"
+    assert sanitize_output(first) == sanitize_output(second)
+    assert sanitize_output("result 42") != sanitize_output("result 43")
