@@ -31,7 +31,27 @@ _EXPORTS = {
     "MlopsError": "errors",
 }
 
-__all__ = [*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "MlopsError",
+    "Run",
+    "RunRecord",
+    "__version__",
+    "active_run",
+    "content_hash",
+    "diff_runs",
+    "end_run",
+    "get_run",
+    "load_ipython_extension",
+    "log_artifact",
+    "log_data",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "runs",
+    "start_run",
+    "unload_ipython_extension",
+]
 
 if TYPE_CHECKING:
     from .compare import diff_runs

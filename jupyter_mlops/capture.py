@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
+import functools
 import sys
 import time
 import warnings
@@ -21,12 +23,14 @@ from . import hashing
 from . import run as runs
 from .linearity import is_injected_parameters
 
-__all__ = ["CellCapture", "cell_names", "assigned_names", "seeds_in"]
+__all__ = ["CellCapture", "assigned_names", "cell_names", "seeds_in"]
 
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "In", "Out", "exit", "quit", "display"}
 _MAX_ERROR_VALUE = 1000
 _ABSENT = object()
-_SEED_CALLS = frozenset({"seed", "manual_seed", "set_seed", "default_rng", "RandomState", "PRNGKey"})
+_SEED_CALLS = frozenset(
+    {"seed", "manual_seed", "set_seed", "default_rng", "RandomState", "PRNGKey"}
+)
 
 
 class CellCapture:
@@ -61,11 +65,12 @@ class CellCapture:
     def unregister(self) -> None:
         """Stop listening and put the shell's output functions back."""
         events = self.shell.events
-        for name, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
-            try:
+        for name, callback in (
+            ("pre_run_cell", self.pre_run_cell),
+            ("post_run_cell", self.post_run_cell),
+        ):
+            with contextlib.suppress(ValueError):
                 events.unregister(name, callback)
-            except ValueError:
-                pass
         if self._grabber in self.shell.ast_transformers:
             self.shell.ast_transformers.remove(self._grabber)
         for restore in reversed(self._restore):
@@ -97,14 +102,14 @@ class CellCapture:
             if active is not None:
                 active.current_cell = active.next_cell_seq()
                 self._tap_stdout()
-        except Exception as exc:  # noqa: BLE001 - the cell must run whatever happens here
+        except Exception as exc:
             self._warn(exc)
 
     def post_run_cell(self, result: Any) -> None:
         """Record the cell that just ran into its run."""
         try:
             self._record(result)
-        except Exception as exc:  # noqa: BLE001 - the cell must run whatever happens here
+        except Exception as exc:
             self._warn(exc)
         finally:
             self._untap_stdout()
@@ -170,7 +175,7 @@ class CellCapture:
             if value is not None and hashing.is_data(value):
                 try:
                     hashes[name] = hashing.content_hash(value)
-                except Exception:  # noqa: BLE001, S112 - an odd object simply goes unhashed
+                except Exception:
                     continue
         return hashes or None
 
@@ -191,7 +196,7 @@ class CellCapture:
             return original_write(text, *args, **kwargs)
 
         try:
-            stream.write = write
+            setattr(stream, "write", write)  # noqa: B010 - an instance attribute, on purpose
         except (AttributeError, TypeError):
             return  # a stream that takes no attributes: printed text is not hashed there
         self._tapped = (stream, write, saved)
@@ -218,23 +223,24 @@ class CellCapture:
                 if isinstance(text, str):
                     outputs.append(text)
 
-        for holder, method in ((self.shell.display_pub, "publish"), (self.shell.displayhook, "write_format_data")):
+        for holder, method in (
+            (self.shell.display_pub, "publish"),
+            (self.shell.displayhook, "write_format_data"),
+        ):
             original = getattr(holder, method, None)
             if original is None:
                 continue
 
             def wrapped(data: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-                try:
+                with contextlib.suppress(Exception):  # never disturb an output
                     keep_text(data)
-                except Exception:  # noqa: BLE001, S110 - never disturb an output
-                    pass
                 return __original(data, *args, **kwargs)
 
             try:
                 setattr(holder, method, wrapped)
             except (AttributeError, TypeError):
                 continue
-            self._restore.append(lambda h=holder, m=method: _restore_attribute(h, m))
+            self._restore.append(functools.partial(_restore_attribute, holder, method))
 
     def _warn(self, exc: BaseException) -> None:
         if self._warned:
@@ -281,10 +287,8 @@ class _ModuleGrabber(ast.NodeTransformer):
 
 
 def _restore_attribute(holder: Any, name: str) -> None:
-    try:
+    with contextlib.suppress(AttributeError):
         delattr(holder, name)
-    except AttributeError:
-        pass
 
 
 # -- reading names from a cell ---------------------------------------------------------------

@@ -93,7 +93,7 @@ def cli(ctx: click.Context, store_dir: Path | None) -> None:
 @click.option("--notebook", help="Only runs of this notebook (a path).")
 @click.option(
     "--where",
-    help="Filter, e.g. \"metrics.acc > 0.9 and params.lr <= 0.01 and status = finished\".",
+    help='Filter, e.g. "metrics.acc > 0.9 and params.lr <= 0.01 and status = finished".',
 )
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @format_option

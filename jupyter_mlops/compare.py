@@ -23,9 +23,7 @@ def diff_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     )
     cells = _diff_cells(a.get("cells") or [], b.get("cells") or [])
     env_a, env_b = a.get("environment") or {}, b.get("environment") or {}
-    packages = {
-        name: list(versions) for name, versions in package_changes(env_a, env_b).items()
-    }
+    packages = {name: list(versions) for name, versions in package_changes(env_a, env_b).items()}
     python = (
         [env_a.get("python"), env_b.get("python")]
         if env_a.get("python") != env_b.get("python")

@@ -7,15 +7,15 @@ carries the fields that say what was wrong, so callers can act on them as data.
 from __future__ import annotations
 
 __all__ = [
-    "MlopsError",
-    "StoreNotFoundError",
-    "RunNotFoundError",
     "AmbiguousRunError",
-    "NoActiveRunError",
-    "InvalidValueError",
-    "UnhashableError",
     "ExpressionError",
+    "InvalidValueError",
     "MagicUsageError",
+    "MlopsError",
+    "NoActiveRunError",
+    "RunNotFoundError",
+    "StoreNotFoundError",
+    "UnhashableError",
 ]
 
 
@@ -39,7 +39,9 @@ class RunNotFoundError(MlopsError):
 
     def __init__(self, ref: str) -> None:
         self.ref = ref
-        super().__init__(f"no run matches {ref!r} (give a run id, a unique id prefix or a run name)")
+        super().__init__(
+            f"no run matches {ref!r} (give a run id, a unique id prefix or a run name)"
+        )
 
 
 class AmbiguousRunError(MlopsError):
@@ -49,7 +51,9 @@ class AmbiguousRunError(MlopsError):
         self.ref = ref
         self.candidates = candidates
         shown = ", ".join(c[:12] for c in candidates[:5])
-        super().__init__(f"run prefix {ref!r} is ambiguous: it matches {shown}; give more characters")
+        super().__init__(
+            f"run prefix {ref!r} is ambiguous: it matches {shown}; give more characters"
+        )
 
 
 class NoActiveRunError(MlopsError):

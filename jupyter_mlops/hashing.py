@@ -148,14 +148,16 @@ def profile(obj: object) -> dict[str, Any]:
     stats: dict[str, Any] = {}
     for position, (name, dtype, values) in enumerate(columns):
         key = name if name not in stats else f"{name} ({position})"
-        stats[key] = {"dtype": dtype, **_column_stats(values, rows, sample)}
+        stats[key] = {"dtype": dtype, **_column_stats(values, sample)}
     return {"rows": rows, "columns": stats, "approximate": approximate}
 
 
 def sanitize_output(text: str) -> str:
     """Replace run-specific parts of cell output (addresses, times, ids, counts) by placeholders."""
-    for pattern, replacement in _SANITIZERS:
-        text = pattern.sub(replacement, text)
+    for hint, pattern, replacement in _SANITIZERS:
+        # Most outputs contain none of these; a substring test is far cheaper than a regex scan.
+        if hint is None or (hint in text if isinstance(hint, str) else hint.search(text)):
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -164,30 +166,38 @@ def sanitize_output(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _DURATION_UNITS = r"(?:ns|[µμu]s|ms|s|secs?|seconds?|mins?|minutes?|hours?)"
-_SANITIZERS: list[tuple[re.Pattern[str], str]] = [
-    # `%time` prints two lines whose every number changes between runs.
-    (re.compile(r"^(CPU times:|Wall time:).*$", re.MULTILINE), r"\1 <duration>"),
-    (re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "0x…"),
+# (hint that must occur for the pattern to match, or None; pattern; replacement). Order matters:
+# whole `%time` lines first, timestamps before the bare durations their digits would give.
+_SANITIZERS: list[tuple[str | re.Pattern[str] | None, re.Pattern[str], str]] = [
+    (" time", re.compile(r"^(CPU times:|Wall time:).*$", re.MULTILINE), r"\1 <duration>"),
+    ("0x", re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "0x…"),
     (
+        re.compile(r"-\d\d-\d\d[T ]\d\d:\d\d"),
         re.compile(
             r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
             r"(?:\s?(?:Z|UTC|[+-]\d{2}:?\d{2}))?(?![\d:])"
         ),
         "<timestamp>",
     ),
+    ("model_id", re.compile(r"""(model_id["']?\s*[:=]\s*["']?)[^"'\s,}]+"""), r"\1<id>"),
     (
-        re.compile(r"""(["']?model_id["']?\s*[:=]\s*["']?)[^"'\s,}]+"""),
-        r"\1<id>",
+        re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"),
+        re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),
+        "<id>",
     ),
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<id>"),
-    (re.compile(r"\b[0-9a-fA-F]{32}\b"), "<id>"),
-    (re.compile(r"\b(In|Out)( ?)\[\d+\]"), r"\1\2[#]"),
+    # 32 hex digits (uuid4().hex, as widgets use), at least one a letter: not a long number.
+    (
+        None,
+        re.compile(r"(?<![0-9a-zA-Z_])(?=[0-9]{0,31}[a-fA-F])[0-9a-fA-F]{32}(?![0-9a-zA-Z_])"),
+        "<id>",
+    ),
+    ("[", re.compile(r"\b(In|Out)( ?)\[\d+\]"), r"\1\2[#]"),
     # tqdm's "[00:01<00:02, 95.2it/s]" tail: elapsed, remaining and rate.
-    (re.compile(r"\[\d+:\d{2}(?::\d{2})?<[^\]\n]*\]"), "[<progress>]"),
-    (re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:it|B|[kKMG]B)/s\b"), "<rate>"),
+    ("<", re.compile(r"\[\d+:\d{2}(?::\d{2})?<[^\]\n]*\]"), "[<progress>]"),
+    ("/s", re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:it|B|[kKMG]B)/s\b"), "<rate>"),
     # `%timeit` picks its loop count from how fast the code happened to be.
-    (re.compile(r"\b\d[\d,]* loops? each"), "N loops each"),
-    (re.compile(rf"(?<![\w.])\d+(?:\.\d+)?\s?{_DURATION_UNITS}(?![\w])"), "<duration>"),
+    (" loop", re.compile(r"\b\d[\d,]* loops? each"), "N loops each"),
+    (None, re.compile(rf"(?<![\w.])\d+(?:\.\d+)?\s?{_DURATION_UNITS}(?![\w])"), "<duration>"),
 ]
 
 
@@ -715,8 +725,9 @@ def _arrow_chunks_digest(chunks: list[Any], kind: Any) -> bytes:
     import pyarrow.compute as pc
 
     h = _hasher(b"arrow")
-    if isinstance(kind, pa.ExtensionType):
-        _field(h, _text(kind.extension_name))
+    extension = isinstance(kind, pa.ExtensionType)
+    _field(h, _text(kind.extension_name) if extension else b"")
+    if extension:
         chunks = [c.storage for c in chunks]
         kind = kind.storage_type
     if pa.types.is_dictionary(kind):
@@ -932,8 +943,8 @@ def _tabular_facts(
     if family == "polars":
         import polars as pl
 
-        schema = {str(k): str(v) for k, v in obj.schema.items()} if hasattr(obj, "schema") else {}
         if isinstance(obj, pl.DataFrame):
+            schema = {str(k): str(v) for k, v in obj.schema.items()}
             return "dataframe", list(obj.shape), schema, int(obj.estimated_size())
         schema = {_column_name(obj.name): str(obj.dtype)}
         return "series", [len(obj)], schema, int(obj.estimated_size())
@@ -970,10 +981,8 @@ def _columns(obj: Any, family: str) -> tuple[int, list[tuple[str, str, Any]]]:
         import pandas as pd
 
         if isinstance(obj, pd.DataFrame):
-            columns = [
-                (str(name), str(obj.dtypes.iloc[i]), obj.iloc[:, i])
-                for i, name in enumerate(obj.columns)
-            ]
+            picked = (obj.iloc[:, i] for i in range(obj.shape[1]))
+            columns = [(str(c.name), str(c.dtype), c) for c in picked]
             return len(obj), columns
         return len(obj), [(_column_name(obj.name), str(obj.dtype), obj)]
     if family == "polars":
@@ -1006,7 +1015,7 @@ def _sample_rows(rows: int) -> Any:
     return starts + (jitter * (stops - starts)).astype(np.int64)
 
 
-def _column_stats(values: Any, rows: int, sample: Any) -> dict[str, Any]:
+def _column_stats(values: Any, sample: Any) -> dict[str, Any]:
     """Return count, missing, min, max, mean and distinct of one column."""
     import numpy as np
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def assess_linearity(
     """(linear, reasons): reasons name each way the executed cells break a clean top-down run."""
     reasons: list[str] = []
     counts = [c.get("execution_count") for c in cells]
-    for previous, current in zip(counts, counts[1:]):
+    for previous, current in pairwise(counts):
         if previous is not None and current is not None and current != previous + 1:
             reasons.append(f"execution counts jump from [{previous}] to [{current}]")
             break
@@ -60,9 +61,7 @@ def assess_linearity(
     return not reasons, reasons
 
 
-def _against_saved(
-    ran: Sequence[dict[str, Any]], saved: list[tuple[str | None, str]]
-) -> list[str]:
+def _against_saved(ran: Sequence[dict[str, Any]], saved: list[tuple[str | None, str]]) -> list[str]:
     reasons: list[str] = []
     position = {cell_id: i for i, (cell_id, _) in enumerate(saved) if cell_id}
     with_ids = [c for c in ran if c.get("cell_id")]
@@ -74,7 +73,7 @@ def _against_saved(
                 "(deleted, or the notebook was not saved)"
             )
         order = [position[c["cell_id"]] for c in with_ids if c["cell_id"] in position]
-        for earlier, later in zip(order, order[1:]):
+        for earlier, later in pairwise(order):
             if later < earlier:
                 reasons.append(
                     f"cells ran out of notebook order: cell {later + 1} ran after cell "

@@ -149,9 +149,7 @@ class TrackMagics(Magics):
                     "runs, show or compare (see %track?)"
                 )
             command, args = words[0], words[1:]
-            handler: Callable[[list[str]], Any] | None = getattr(
-                self, f"_do_{command}", None
-            )
+            handler: Callable[[list[str]], Any] | None = getattr(self, f"_do_{command}", None)
             if handler is None:
                 raise MagicUsageError(
                     f"unknown command {command!r}; use start, params, metric, data, artifact, "
@@ -191,13 +189,15 @@ class TrackMagics(Magics):
         print(f"jupyter-mlops: ended run {run.name!r} ({run.id[:12]}): {run.status}")
 
     def _whole_cell_run(self, line: str, cell: str) -> None:
-        positional, options = _options(split_arguments(line), {"name": False, "tag": True}, "%%track")
+        positional, options = _options(
+            split_arguments(line), {"name": False, "tag": True}, "%%track"
+        )
         if positional:
             raise MagicUsageError(f"%%track: unexpected {' '.join(positional)!r}")
         name = options.get("name", [None])[0]
         run = runs.start_run(name=name, tags=self._tags(options.get("tag", [])))
         with run:
-            self.shell.ex(cell)
+            self._shell.ex(cell)
 
     # -- logging ---------------------------------------------------------------------------
 
@@ -237,8 +237,8 @@ class TrackMagics(Magics):
             pair = _key_value(word, "data")
             if pair is not None:
                 name, value = pair[0], self._evaluate(pair[1], f"data {pair[0]}")
-            elif word in self.shell.user_ns:
-                name, value = word, self.shell.user_ns[word]
+            elif word in self._namespace:
+                name, value = word, self._namespace[word]
             elif Path(_unquote(word)).expanduser().exists():
                 name, value = _unquote(word), Path(_unquote(word))
             else:
@@ -259,8 +259,8 @@ class TrackMagics(Magics):
             path = Path(_unquote(word)).expanduser()
             if path.exists():
                 row = run.log_artifact(path, name=name)
-            elif word in self.shell.user_ns:
-                row = run.log_artifact(self.shell.user_ns[word], name=name or word)
+            elif word in self._namespace:
+                row = run.log_artifact(self._namespace[word], name=name or word)
             else:
                 raise MagicUsageError(
                     f"artifact: {word!r} is neither an existing file nor a variable"
@@ -328,6 +328,18 @@ class TrackMagics(Magics):
 
     # -- values ----------------------------------------------------------------------------
 
+    @property
+    def _shell(self) -> Any:
+        shell = self.shell
+        if shell is None:
+            raise MagicUsageError("%track needs an IPython shell")
+        return shell
+
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        namespace: dict[str, Any] = self._shell.user_ns
+        return namespace
+
     def _run(self) -> runs.Run:
         run = runs.active_run()
         if run is None:
@@ -341,12 +353,12 @@ class TrackMagics(Magics):
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             pass
         try:
-            return eval(expression, self.shell.user_ns)  # noqa: S307 - the user's own notebook
+            return eval(expression, self._namespace)
         except NameError as exc:
             raise MagicUsageError(
                 f"{what}: {exc}; quote text values, e.g. {what.split()[-1]}='{expression}'"
             ) from None
-        except Exception as exc:  # noqa: BLE001 - any error in the user's expression
+        except Exception as exc:
             raise MagicUsageError(
                 f"{what}: cannot evaluate {expression!r}: {type(exc).__name__}: {exc}"
             ) from None
@@ -354,9 +366,9 @@ class TrackMagics(Magics):
     def _variable(self, name: str, command: str) -> Any:
         if not name.isidentifier():
             raise MagicUsageError(f"{command}: {name!r} is not KEY=VALUE or a variable name")
-        if name not in self.shell.user_ns:
+        if name not in self._namespace:
             raise MagicUsageError(f"{command}: no variable named {name!r}")
-        return self.shell.user_ns[name]
+        return self._namespace[name]
 
 
 def _unquote(word: str) -> str:

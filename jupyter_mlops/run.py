@@ -114,7 +114,9 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several hyperparameters at once."""
         self._check_running("log params")
-        encoded = {_checked_key("param", key): _param_json(key, value) for key, value in params.items()}
+        encoded = {
+            _checked_key("param", key): _param_json(key, value) for key, value in params.items()
+        }
         if encoded:
             self.store.set_params(self.id, encoded)
 
@@ -163,7 +165,9 @@ class Run:
         if isinstance(source, (str, Path)):
             path = Path(source).expanduser()
             if path.is_dir():
-                raise InvalidValueError(str(source), "is a folder; log a file (or the folder as data)")
+                raise InvalidValueError(
+                    str(source), "is a folder; log a file (or the folder as data)"
+                )
             if not path.is_file():
                 raise InvalidValueError(str(source), "no such file")
             digest = hashing.hash_file(path)
@@ -178,7 +182,7 @@ class Run:
             label = name or type(source).__name__
             try:
                 payload = pickle.dumps(source, protocol=5)
-            except Exception as exc:  # noqa: BLE001 - any pickling failure means the same
+            except Exception as exc:
                 raise InvalidValueError(label, f"cannot be pickled: {exc}") from exc
             digest = hashing.hash_bytes(payload)
             self.store.put_blob(digest, payload)
@@ -271,7 +275,7 @@ class Run:
             env_id = environment_id(env)
             self.store.put_environment(env_id, env)
             self._env_id = env_id
-        except Exception as exc:  # noqa: BLE001 - the run goes on without an environment
+        except Exception as exc:
             warnings.warn(
                 f"jupyter-mlops: could not record the environment: {exc}",
                 RuntimeWarning,
@@ -580,7 +584,7 @@ def _heartbeat_loop() -> None:
             continue
         try:
             run.store.heartbeat(run.id, time.time())
-        except Exception:  # noqa: BLE001, S112 - a missed beat is retried on the next one
+        except Exception:
             continue
 
 
@@ -616,7 +620,7 @@ def _end_at_exit() -> None:
     if run is not None:
         try:
             run.end("finished")
-        except Exception as exc:  # noqa: BLE001 - nothing else can report it at exit
+        except Exception as exc:
             warnings.warn(f"jupyter-mlops: could not end the run at exit: {exc}", stacklevel=1)
     close_all()
 
@@ -685,7 +689,7 @@ def _jsonable(key: str, value: Any) -> Any:
 
 
 def _metric_number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+    if isinstance(value, (bool, str, bytes)):
         raise InvalidValueError(key, f"a metric must be a number, not {type(value).__name__}")
     try:
         return float(value)
@@ -755,10 +759,12 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return False
     # A zombie (killed, not yet reaped by its parent) still answers signal 0.
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
-                return False
+    with (
+        contextlib.suppress(OSError),
+        open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat,
+    ):
+        if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
+            return False
     return True
 
 
@@ -768,4 +774,3 @@ def ensure_run_for(action: str) -> Run:
     if run is None:
         raise NoActiveRunError(action)
     return run
-

@@ -219,7 +219,7 @@ class Store:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception as exc:  # noqa: BLE001 - reported to the next flush() caller
+            except Exception as exc:
                 self._writer_error = exc
 
     def flush(self) -> None:
@@ -285,9 +285,9 @@ class Store:
     def insert_run(self, row: dict[str, Any], tags: dict[str, str] | None = None) -> None:
         """Create a run row (and its tags) in one transaction."""
         with self.transaction():
-            self.db["runs"].insert(_encode_run(row))
+            self.db.table("runs").insert(_encode_run(row))
             if tags:
-                self.db["tags"].insert_all(
+                self.db.table("tags").insert_all(
                     [{"run_id": row["id"], "key": k, "value": v} for k, v in tags.items()],
                     replace=True,
                 )
@@ -295,7 +295,7 @@ class Store:
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set some columns of a run."""
         with self.transaction():
-            self.db["runs"].update(run_id, _encode_run(fields))
+            self.db.table("runs").update(run_id, _encode_run(fields))
 
     def finish_run(self, run_id: str, **fields: Any) -> None:
         """Flush the run's buffered rows, then set its final columns."""
@@ -305,7 +305,7 @@ class Store:
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Add or replace tags of a run."""
         with self.transaction():
-            self.db["tags"].insert_all(
+            self.db.table("tags").insert_all(
                 [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                 replace=True,
             )
@@ -435,7 +435,7 @@ class Store:
     def set_params(self, run_id: str, params: dict[str, str]) -> None:
         """Store params (values already encoded as JSON text), replacing same keys."""
         with self.transaction():
-            self.db["params"].insert_all(
+            self.db.table("params").insert_all(
                 [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()],
                 replace=True,
             )
@@ -523,7 +523,7 @@ class Store:
             if encoded.get(column) is not None:
                 encoded[column] = json.dumps(encoded[column], allow_nan=False, default=str)
         with self.transaction():
-            self.db["datasets"].insert(encoded, replace=True)
+            self.db.table("datasets").insert(encoded, replace=True)
 
     def datasets(self, run_id: str) -> list[dict[str, Any]]:
         """A run's datasets in the order they were recorded."""
@@ -560,7 +560,7 @@ class Store:
     def add_artifact(self, row: dict[str, Any]) -> None:
         """Record an artifact of a run (its blob must already be stored)."""
         with self.transaction():
-            self.db["artifacts"].insert(row, replace=True)
+            self.db.table("artifacts").insert(row, replace=True)
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """A run's artifacts in the order they were recorded."""
@@ -596,7 +596,7 @@ class Store:
 
 
 def _migration_1(db: Database) -> None:
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": str,
             "name": str,
@@ -622,34 +622,34 @@ def _migration_1(db: Database) -> None:
         pk="id",
         not_null={"status", "kind", "start_time"},
     )
-    db["runs"].create_index(["start_time"])
-    db["runs"].create_index(["notebook", "start_time"])
-    db["runs"].create_index(["name", "start_time"])
-    db["runs"].create_index(["status"])
-    db["runs"].create_index(["parent_id"])
-    db["tags"].create(
+    db.table("runs").create_index(["start_time"])
+    db.table("runs").create_index(["notebook", "start_time"])
+    db.table("runs").create_index(["name", "start_time"])
+    db.table("runs").create_index(["status"])
+    db.table("runs").create_index(["parent_id"])
+    db.table("tags").create(
         {"run_id": str, "key": str, "value": str},
         pk=("run_id", "key"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["params"].create(
+    db.table("params").create(
         {"run_id": str, "key": str, "value": str},
         pk=("run_id", "key"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["params"].create_index(["key"])
+    db.table("params").create_index(["key"])
     db.execute(
         "CREATE TABLE metrics (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL,"
         " step INTEGER NOT NULL, value REAL, time REAL NOT NULL, cell_seq INTEGER)"
     )
-    db["metrics"].create_index(["run_id", "key", "step"])
-    db["latest_metrics"].create(
+    db.table("metrics").create_index(["run_id", "key", "step"])
+    db.table("latest_metrics").create(
         {"run_id": str, "key": str, "step": int, "value": float, "time": float},
         pk=("run_id", "key"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["latest_metrics"].create_index(["key", "value"])
-    db["cells"].create(
+    db.table("latest_metrics").create_index(["key", "value"])
+    db.table("cells").create(
         {
             "run_id": str,
             "seq": int,
@@ -670,7 +670,7 @@ def _migration_1(db: Database) -> None:
         pk=("run_id", "seq"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["datasets"].create(
+    db.table("datasets").create(
         {
             "run_id": str,
             "name": str,
@@ -687,8 +687,8 @@ def _migration_1(db: Database) -> None:
         pk=("run_id", "name"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["datasets"].create_index(["hash"])
-    db["artifacts"].create(
+    db.table("datasets").create_index(["hash"])
+    db.table("artifacts").create(
         {
             "run_id": str,
             "name": str,
@@ -702,7 +702,7 @@ def _migration_1(db: Database) -> None:
         pk=("run_id", "name"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["environments"].create({"id": str, "data": str, "captured_at": float}, pk="id")
+    db.table("environments").create({"id": str, "data": str, "captured_at": float}, pk="id")
 
 
 MIGRATIONS = [_migration_1]
@@ -785,10 +785,9 @@ def _cell_values(
     row: dict[str, Any], complete: CellCompletion | None, polite: bool
 ) -> tuple[Any, ...]:
     if complete is not None and not row.get("_completed"):
-        try:
+        # Keep the cell with what is known rather than lose it.
+        with contextlib.suppress(Exception):
             complete(row)
-        except Exception:  # noqa: BLE001, S110 - keep the cell with what is known rather than lose it
-            pass
         row["_completed"] = True
         if polite:
             time.sleep(0)
@@ -812,7 +811,7 @@ def _drain(queue: deque[Any]) -> list[Any]:
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def _encode_run(row: dict[str, Any]) -> dict[str, Any]:

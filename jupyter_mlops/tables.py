@@ -149,7 +149,9 @@ def run_text(run: dict[str, Any]) -> str:
             ["packages", len(env.get("packages") or {})],
         ]
         if git:
-            rows.append(["git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}"])
+            rows.append(
+                ["git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}"]
+            )
         parts.append(_section("environment", rows, None))
     return "\n\n".join(parts)
 
@@ -187,7 +189,9 @@ def diff_text(diff: dict[str, Any]) -> str:
         rows = []
         for d in cells["differences"][:20]:
             side = d["a"] or d["b"]
-            rows.append([d["position"], ", ".join(d["reasons"]), format_value(side["first_line"], 60)])
+            rows.append(
+                [d["position"], ", ".join(d["reasons"]), format_value(side["first_line"], 60)]
+            )
         count_a, count_b = cells["count"]
         parts.append(
             _section(f"cells ({count_a} vs {count_b})", rows, ["#", "differs in", "source"])

@@ -19,7 +19,9 @@ def cells_of(run_name: str) -> list[dict[str, Any]]:
 def test_cells_are_recorded_in_order_with_timing_errors_and_names(shell: Any) -> None:
     shell.run_cell("%track start --name cap", store_history=True)
     shell.run_cell("import numpy as np\nrows = 5", store_history=True)
-    shell.run_cell("data = np.ones(rows)\ntotal = data.sum()\nprint('total', total)", store_history=True)
+    shell.run_cell(
+        "data = np.ones(rows)\ntotal = data.sum()\nprint('total', total)", store_history=True
+    )
     shell.run_cell("missing_name + 1", store_history=True)
     shell.run_cell("total", store_history=True)
     shell.run_cell("total", store_history=True)
@@ -29,7 +31,7 @@ def test_cells_are_recorded_in_order_with_timing_errors_and_names(shell: Any) ->
     assert [c["seq"] for c in cells] == [1, 2, 3, 4, 5, 6, 7, 8]
     counts = [c["execution_count"] for c in cells]
     assert counts == list(range(counts[0], counts[0] + 8))
-    start, imports, compute, broken, shown, shown_again, other, end = cells
+    start, imports, compute, broken, shown, shown_again, other, _end = cells
     assert start["source"] == "%track start --name cap"
     assert imports["writes"] == ["np", "rows"]
     assert compute["reads"] == ["np", "rows"]
@@ -126,6 +128,7 @@ def test_cell_names_reads_and_writes() -> None:
 
 def test_seeds_are_noticed() -> None:
     module = ast.parse(
-        "np.random.seed(42)\nrng = np.random.default_rng(7)\nclf = RF(random_state=0)\nrandom.seed()\n"
+        "np.random.seed(42)\nrng = np.random.default_rng(7)\n"
+        "clf = RF(random_state=0)\nrandom.seed()\n"
     )
     assert seeds_in(module) == ["np.random.seed(42)", "np.random.default_rng(7)", "random_state=0"]

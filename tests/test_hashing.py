@@ -450,7 +450,9 @@ def test_hashes_are_equal_across_processes() -> None:
         outputs.append(done.stdout.split())
     namespace: dict[str, object] = {}
     exec(_CHILD.replace("print(", "result = ("), namespace)
-    assert outputs[0] == outputs[1] == list(namespace["result"])  # type: ignore[arg-type]
+    here = namespace["result"]
+    assert isinstance(here, tuple)
+    assert outputs[0] == outputs[1] == list(here)
 
 
 def test_import_loads_no_data_library() -> None:

@@ -92,9 +92,7 @@ def test_cells_run_top_to_bottom_are_linear(kernel: Any, tmp_path: Path) -> None
     assert record.metrics == {"total": 90.0}
     cells = record.cells()
     assert [c["cell_id"] for c in cells] == ["c-start", "c-load", "c-scale", "c-end"]
-    assert cells[1]["data_hashes"]["values"] == mlops.content_hash(
-        __import__("numpy").arange(10.0)
-    )
+    assert cells[1]["data_hashes"]["values"] == mlops.content_hash(__import__("numpy").arange(10.0))
     assert record.row["notebook_hash_start"] == record.row["notebook_hash_end"]
 
 
@@ -140,10 +138,16 @@ def test_papermill_run_records_injected_parameters(
     import papermill
 
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "language": "python",
+        "display_name": "Python 3",
+    }
     notebook.cells = [
         nbformat.v4.new_code_cell("%load_ext jupyter_mlops\n%track start --name pm"),
-        nbformat.v4.new_code_cell("alpha = 0.1\nlabel = 'default'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "alpha = 0.1\nlabel = 'default'", metadata={"tags": ["parameters"]}
+        ),
         nbformat.v4.new_code_cell("%track metric doubled=alpha*2"),
         nbformat.v4.new_code_cell("%track end"),
     ]
@@ -166,4 +170,3 @@ def test_papermill_run_records_injected_parameters(
     assert record.row["notebook"] == "param.ipynb"
     assert record.row["linear"] is True, record.row["linear_reasons"]
     assert os.path.exists(tmp_path / "param.out.ipynb")
-

@@ -72,7 +72,9 @@ def test_logging_with_no_run_starts_one(shell: Any) -> None:
 
 
 def test_cell_magic_is_one_whole_run(shell: Any) -> None:
-    assert run_cell(shell, "%%track --name whole\nimport jupyter_mlops as m\nm.log_metric('a', 1)").success
+    assert run_cell(
+        shell, "%%track --name whole\nimport jupyter_mlops as m\nm.log_metric('a', 1)"
+    ).success
     assert mlops.active_run() is None
     record = mlops.get_run("whole")
     assert record.status == "finished"
@@ -111,7 +113,19 @@ def test_status_and_views(shell: Any, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_help_documents_every_command(shell: Any) -> None:
     doc = shell.find_line_magic("track").__doc__
-    for command in ("start", "params", "metric", "data", "artifact", "end", "status", "runs", "show", "compare", "%%track"):
+    for command in (
+        "start",
+        "params",
+        "metric",
+        "data",
+        "artifact",
+        "end",
+        "status",
+        "runs",
+        "show",
+        "compare",
+        "%%track",
+    ):
         assert command in doc
 
 

@@ -124,7 +124,13 @@ def test_param_values_that_cannot_be_stored() -> None:
         with pytest.raises(InvalidValueError, match="must be text"):
             run.log_param(3, 1)  # type: ignore[arg-type]
     params = mlops.get_run("params").params
-    assert params == {"arr": [0, 1, 2], "nan": "nan", "np": 0.5, "path": "data/x.csv", "set": [1, 2, 3]}
+    assert params == {
+        "arr": [0, 1, 2],
+        "nan": "nan",
+        "np": 0.5,
+        "path": "data/x.csv",
+        "set": [1, 2, 3],
+    }
 
 
 def test_log_data_records_hash_shape_schema_profile(tmp_path: Path) -> None:

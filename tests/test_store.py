@@ -98,7 +98,11 @@ def test_resolve_run_by_id_prefix_and_name(store: Store) -> None:
 
 def _seed_for_queries(store: Store) -> None:
     for index, (status, lr, acc, team) in enumerate(
-        [("finished", 0.01, 0.95, "vision"), ("finished", 0.1, 0.80, "nlp"), ("failed", 0.001, 0.5, "vision")]
+        [
+            ("finished", 0.01, 0.95, "vision"),
+            ("finished", 0.1, 0.80, "nlp"),
+            ("failed", 0.001, 0.5, "vision"),
+        ]
     ):
         run_id = f"{index:032x}"
         store.insert_run(
@@ -131,7 +135,7 @@ def test_where_expressions_select_runs(store: Store, expression: str, names: lis
 
 def test_where_values_are_bound_not_pasted(store: Store) -> None:
     _seed_for_queries(store)
-    hostile = "name = \"x' OR 1=1 --\""
+    hostile = 'name = "x\' OR 1=1 --"'
     assert store.list_runs(where=parse_expression(hostile)) == []
     assert store.count_runs() == 3
 
@@ -199,7 +203,10 @@ def test_concurrent_processes_lose_nothing(store_dir: Path) -> None:
     assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == (
         workers * runs_each * points
     )
-    assert conn.execute("SELECT count(*) FROM latest_metrics WHERE step = ?", (points - 1,)).fetchone()[
-        0
-    ] == workers * runs_each
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM latest_metrics WHERE step = ?", (points - 1,)
+        ).fetchone()[0]
+        == workers * runs_each
+    )
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
