@@ -663,21 +663,27 @@ def _polars_digest(obj: Any) -> bytes | None:
     import polars as pl
 
     if isinstance(obj, pl.DataFrame):
-        try:
-            table = obj.to_arrow()
-        except Exception:  # an Object column has no Arrow form: fall back to pickle
-            return None
-        return _tagged(b"polars.DataFrame", _table_digest(table))
+        h = _hasher(b"polars.DataFrame")
+        h.update(_u64(obj.height) + _u64(obj.width))
+        for column in obj.iter_columns():
+            _field(h, _text(column.name))
+            h.update(_polars_column_digest(column))
+        return h.digest()
     if isinstance(obj, pl.Series):
-        try:
-            column = obj.to_arrow()
-        except Exception:  # as above
-            return None
         h = _hasher(b"polars.Series")
         _field(h, _text(obj.name))
-        h.update(_arrow_digest(column))
+        h.update(_polars_column_digest(obj))
         return h.digest()
     return None
+
+
+def _polars_column_digest(column: Any) -> bytes:
+    import polars as pl
+
+    if column.dtype == pl.Object:
+        # to_arrow() would give the objects' addresses, not their values.
+        return _tagged(b"polars.Object", _object_values_digest(column.to_numpy()))
+    return _arrow_digest(column.to_arrow())
 
 
 def _pyarrow_digest(obj: Any) -> bytes | None:
@@ -988,10 +994,17 @@ def _columns(obj: Any, family: str) -> tuple[int, list[tuple[str, str, Any]]]:
     if family == "polars":
         import polars as pl
 
-        if isinstance(obj, pl.DataFrame):
-            columns = [(str(c.name), str(c.dtype), c.to_arrow()) for c in obj.iter_columns()]
-            return obj.height, columns
-        return len(obj), [(_column_name(obj.name), str(obj.dtype), obj.to_arrow())]
+        series = list(obj.iter_columns()) if isinstance(obj, pl.DataFrame) else [obj]
+        # An Object column's Arrow form holds addresses: profile its Python values instead.
+        columns = [
+            (
+                _column_name(c.name),
+                str(c.dtype),
+                c.to_numpy() if c.dtype == pl.Object else c.to_arrow(),
+            )
+            for c in series
+        ]
+        return len(obj), columns
     import pyarrow as pa
 
     if isinstance(obj, (pa.Table, pa.RecordBatch)):
