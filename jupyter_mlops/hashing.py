@@ -3,6 +3,9 @@
 Every hash is xxh3_128 in lowercase hex. ``content_hash`` depends on content only (never on
 object identity, a path or an mtime), is equal across processes for equal content, and mixes a
 type tag into each value so that, say, an int64 array and the raw bytes of its buffer differ.
+A ``Path`` stands for the file (its bytes) or folder (names and file contents) it names; a
+``str`` is always text, never a path. Objects with no dedicated encoding are pickled, and an
+object that cannot be pickled (a lambda, a generator, a lock) raises ``UnhashableError``.
 
 This module is on the hot path of every captured cell, so importing it must stay cheap: numpy,
 pandas, pyarrow and polars are never imported here at module level. Objects are recognised by
