@@ -550,11 +550,11 @@ def reap_crashed(store: Store) -> list[str]:
     dead: list[str] = []
     for run in store.running_runs():
         if run["host"] == _HOST and run["pid"] is not None:
-            if run["pid"] == os.getpid():
-                continue
-            if not _pid_alive(run["pid"]):
+            # On this host the process table is the truth: a live process whose heartbeat
+            # thread is starved (a long call holding the GIL) is still running.
+            if run["pid"] != os.getpid() and not _pid_alive(run["pid"], run["start_time"]):
                 dead.append(run["id"])
-                continue
+            continue
         beat = run["heartbeat"] or run["start_time"]
         if now - beat > STALE_AFTER_S:
             dead.append(run["id"])
@@ -749,7 +749,8 @@ def _notebook_ref(store: Store, path: Path) -> str:
     return resolved.as_posix()
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, since: float | None = None) -> bool:
+    """Whether ``pid`` is a live process (not a zombie) that was already running at ``since``."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -758,14 +759,27 @@ def _pid_alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    # A zombie (killed, not yet reaped by its parent) still answers signal 0.
-    with (
-        contextlib.suppress(OSError),
-        open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat,
-    ):
-        if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[-1].split()
+        if fields[0] == "Z":  # killed, not yet reaped by its parent
             return False
+        if since is not None:
+            # A pid the system gave to a new process after the run began is not the run's.
+            started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+            if started > since + 1.0:
+                return False
+    except (OSError, IndexError, ValueError):
+        pass  # no /proc here: trust the signal
     return True
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", encoding="ascii") as stat:
+        for line in stat:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    raise ValueError("no btime in /proc/stat")
 
 
 def ensure_run_for(action: str) -> Run:

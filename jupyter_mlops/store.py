@@ -311,10 +311,12 @@ class Store:
             )
 
     def heartbeat(self, run_id: str, at: float) -> None:
-        """Record that a running run's process is alive."""
+        """Record that a run's process is alive (reviving a run wrongly thought crashed)."""
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'", (at, run_id)
+                "UPDATE runs SET heartbeat = ?, status = 'running', end_time = NULL, error = NULL"
+                " WHERE id = ? AND status IN ('running', 'crashed')",
+                (at, run_id),
             )
 
     def mark_runs(self, run_ids: Sequence[str], status: str, at: float, error: str) -> None:

@@ -270,3 +270,47 @@ def test_stale_heartbeat_from_another_host_reads_crashed(store: Store) -> None:
     )
     assert mlops.get_run("remote").status == "crashed"
     assert mlops.get_run("remote-alive").status == "running"
+
+
+def _running_row(run_id: str, name: str, pid: int, host: str, start: float, beat: float) -> dict:
+    return {
+        "id": run_id,
+        "name": name,
+        "status": "running",
+        "kind": "script",
+        "start_time": start,
+        "heartbeat": beat,
+        "pid": pid,
+        "host": host,
+    }
+
+
+def test_a_live_process_on_this_host_is_running_however_quiet(store: Store) -> None:
+    # pid 1 has lived since boot; its run began then and has been silent ever since.
+    since_boot = runs._boot_time() + 5
+    store.insert_run(_running_row("1" * 32, "busy", 1, runs._HOST, since_boot, since_boot))
+    assert mlops.get_run("busy").status == "running"
+
+
+def test_a_reused_pid_does_not_keep_a_dead_run_alive(store: Store) -> None:
+    newcomer = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(30)"])
+    try:
+        long_ago = time.time() - 3600
+        store.insert_run(
+            _running_row("2" * 32, "reused", newcomer.pid, runs._HOST, long_ago, time.time())
+        )
+        assert mlops.get_run("reused").status == "crashed"
+    finally:
+        newcomer.kill()
+        newcomer.wait()
+
+
+def test_a_heartbeat_revives_a_run_thought_crashed() -> None:
+    run = mlops.start_run(name="sleeper")
+    run.store.mark_runs([run.id], "crashed", time.time(), "silent too long")
+    assert mlops.get_run("sleeper").status == "crashed"
+    run.store.heartbeat(run.id, time.time())
+    assert mlops.get_run("sleeper").status == "running"
+    run.end()
+    run.store.heartbeat(run.id, time.time())
+    assert mlops.get_run("sleeper").status == "finished"
