@@ -13,9 +13,10 @@ import builtins
 import contextlib
 import functools
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from . import hashing
 from . import run as runs
 from .linearity import is_injected_parameters
 
-__all__ = ["CellCapture", "assigned_names", "cell_names", "seeds_in"]
+__all__ = ["CellCapture", "assigned_names", "cell_names", "quiet", "seeds_in"]
 
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "In", "Out", "exit", "quit", "display"}
 _MAX_ERROR_VALUE = 1000
@@ -191,7 +192,7 @@ class CellCapture:
         saved = getattr(stream, "__dict__", {}).get("write", _ABSENT)
 
         def write(text: Any, *args: Any, **kwargs: Any) -> Any:
-            if isinstance(text, str):
+            if isinstance(text, str) and not _quiet.depth:
                 outputs.append(text)
             return original_write(text, *args, **kwargs)
 
@@ -218,7 +219,7 @@ class CellCapture:
         outputs = self._outputs
 
         def keep_text(data: Any) -> None:
-            if self._recording and isinstance(data, dict):
+            if self._recording and not _quiet.depth and isinstance(data, dict):
                 text = data.get("text/plain")
                 if isinstance(text, str):
                     outputs.append(text)
@@ -252,6 +253,23 @@ class CellCapture:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+class _Quiet(threading.local):
+    depth = 0
+
+
+_quiet = _Quiet()
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Leave what is shown inside out of the cell's output hash (the tracker's own messages)."""
+    _quiet.depth += 1
+    try:
+        yield
+    finally:
+        _quiet.depth -= 1
 
 
 class _Completion:

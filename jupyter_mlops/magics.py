@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from . import run as runs
+from .capture import quiet
 from .errors import MagicUsageError, MlopsError
 
 __all__ = ["TrackMagics", "split_arguments"]
@@ -155,7 +156,9 @@ class TrackMagics(Magics):
                     f"unknown command {command!r}; use start, params, metric, data, artifact, "
                     "end, status, runs, show or compare"
                 )
-            return handler(args)
+            # What the tracker prints about itself is no part of the cell's result.
+            with quiet():
+                return handler(args)
         except MlopsError as exc:
             raise UsageError(f"%track: {exc}") from None
 

@@ -132,3 +132,16 @@ def test_seeds_are_noticed() -> None:
         "clf = RF(random_state=0)\nrandom.seed()\n"
     )
     assert seeds_in(module) == ["np.random.seed(42)", "np.random.default_rng(7)", "random_state=0"]
+
+
+def test_the_trackers_own_messages_leave_output_hashes_alone(shell: Any) -> None:
+    shell.run_cell("%track start --name quiet-a", store_history=True)
+    shell.run_cell("%track metric m=1\nprint('result')", store_history=True)
+    shell.run_cell("%track status\nprint('result')", store_history=True)
+    shell.run_cell("%track end", store_history=True)
+    start, metric_cell, status_cell, end = cells_of("quiet-a")
+    plain = hashing.hash_bytes(hashing.sanitize_output("result\n"))
+    assert metric_cell["output_hash"] == plain
+    assert status_cell["output_hash"] == plain
+    assert start["output_hash"] is None
+    assert end["output_hash"] is None
