@@ -145,6 +145,9 @@ class CellCapture:
         seq = run.current_cell if run is run_at_start and run.current_cell else run.next_cell_seq()
         error = result.error_in_exec or result.error_before_exec
         module = self._module
+        if source.startswith("%%track"):
+            # The whole-cell run: IPython parsed only the magic call, so read the body itself.
+            module = self._parse(source.partition("\n")[2])
         row: dict[str, Any] = {
             "seq": seq,
             "execution_count": result.execution_count,
@@ -165,6 +168,12 @@ class CellCapture:
         writer_error = run.store.writer_error()
         if writer_error is not None:
             self._warn(writer_error)
+
+    def _parse(self, source: str) -> ast.Module | None:
+        try:
+            return ast.parse(self.shell.transform_cell(source))
+        except (SyntaxError, ValueError):
+            return None
 
     def _hash_written_data(self, module: ast.Module | None) -> dict[str, str] | None:
         if module is None:

@@ -79,6 +79,8 @@ def test_cell_magic_is_one_whole_run(shell: Any) -> None:
     record = mlops.get_run("whole")
     assert record.status == "finished"
     assert record.metrics == {"a": 1.0}
+    (cell,) = record.cells()
+    assert cell["writes"] == ["m"]
     failed = run_cell(shell, "%%track --name broken\nraise ValueError('bad data')")
     assert isinstance(failed.error_in_exec, ValueError)
     broken = mlops.get_run("broken")
