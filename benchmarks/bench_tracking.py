@@ -23,7 +23,9 @@ MLflow is optional (``pip install -e '.[bench]'``); without it its rows are skip
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -34,7 +36,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +54,52 @@ CELLS = (
     "total = sum(range(100))",
 )
 
+# A larger cell, as notebooks have them: a helper function, a loop, a few results. What it
+# computes is trivial, so the time is IPython's and the tracker's, which grow with its size.
+LARGE_CELL = """import math
+import statistics
+
+THRESHOLD = 0.5
+weights = {"a": 1.0, "b": 2.0, "c": 0.5}
+
+
+def score(values, weights=weights, threshold=THRESHOLD):
+    total = 0.0
+    for key, value in values.items():
+        factor = weights.get(key, 1.0)
+        if value > threshold:
+            total += factor * math.log1p(value)
+        else:
+            total -= factor * value / 2
+    return total
+
+
+rows = [{"a": i / 10, "b": (i % 3) / 2, "c": 1 - i / 10} for i in range(10)]
+scores = [score(row) for row in rows]
+best = max(range(len(scores)), key=scores.__getitem__)
+summary = {
+    "mean": statistics.fmean(scores),
+    "best": best,
+    "spread": max(scores) - min(scores),
+}
+labels = [f"row {i}: {s:.3f}" for i, s in enumerate(scores)]
+selected = [row for row, s in zip(rows, scores) if s > summary["mean"]]
+counts = {}
+for row in selected:
+    for key in row:
+        counts[key] = counts.get(key, 0) + 1
+ratio = len(selected) / len(rows)
+"""
+
 SIZES = {
     # name: (full, quick)
     "metric_calls": (100_000, 5_000),
     "metric_rounds": (5, 2),
     "mlflow_calls": (200, 0),
     "cell_rounds": (8, 2),
-    "cell_reps": (1_500, 200),
+    "cell_reps": (1_200, 200),
+    "large_cell_rounds": (12, 2),
+    "large_cell_reps": (30, 3),
     "import_repeats": (7, 3),
     "roundtrip_repeats": (7, 2),
 }
@@ -69,11 +110,11 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     """The q-quantile (0..1) by nearest rank, or nan for no values."""
     if not values:
         return float("nan")
@@ -177,8 +218,10 @@ def bench_log_metric(tmp: Path, mlflow: Any, n: int, rounds: int, m: int) -> dic
             per_call = (time.perf_counter_ns() - start) / m / 1e9
             theirs.append(per_call)
             ratios.append(per_call / a)
-        log(f"log_metric round {r + 1}/{rounds}: ours {a * 1e6:.2f} us/call"
-            + (f", mlflow {theirs[-1] * 1e3:.2f} ms/call" if theirs else ""))
+        log(
+            f"log_metric round {r + 1}/{rounds}: ours {a * 1e6:.2f} us/call"
+            + (f", mlflow {theirs[-1] * 1e3:.2f} ms/call" if theirs else "")
+        )
 
     # Everything logged must be in the store: a benchmark of lost rows would be meaningless.
     series = run.record().metric_series("run_0")
@@ -197,7 +240,7 @@ def bench_log_metric(tmp: Path, mlflow: Any, n: int, rounds: int, m: int) -> dic
         "mlflow_us": median(theirs) * 1e6 if theirs else None,
         "ratio": median(ratios) if ratios else None,
         "ratio_with_flush": (
-            median([t / f for t, f in zip(theirs, ours_run_flush)]) if theirs else None
+            median([t / f for t, f in zip(theirs, ours_run_flush, strict=True)]) if theirs else None
         ),
         "target_ratio": LOG_METRIC_TARGET_RATIO,
     }
@@ -207,36 +250,39 @@ def bench_log_metric(tmp: Path, mlflow: Any, n: int, rounds: int, m: int) -> dic
 # -- 2. per-cell capture overhead --------------------------------------------------------------
 
 
-def _instrument_writer(store: Any, windows: list[tuple[int, int]]) -> bool:
-    """Record when the store's background writer flushes (for lining stalls up with flushes).
+def _instrument_writer(store: Any, windows: list[tuple[int, int, int]]) -> bool:
+    """Record when the store's background writer flushes, and how many rows it took.
 
-    Wraps the flush of this one store object; uses the store's private writer attributes, so
+    Wraps the flush of this one store object (to line slow cells up with flushes); the rows
+    go to ``windows`` until the next call. It uses the store's private writer attributes, so
     it quietly does nothing when they change.
     """
-    if getattr(store, "_bench_instrumented", False):
+    holder = getattr(store, "_bench_windows", None)
+    if isinstance(holder, list):
+        holder[:] = [windows]
         return True
     try:
         original = store.flush
         store._writer  # noqa: B018 - the attributes this relies on must exist
-        store._pending_cells  # noqa: B018
-        store._pending_metrics  # noqa: B018
+        pending_cells = store._pending_cells
+        pending_metrics = store._pending_metrics
     except AttributeError:
         return False
+    target = [windows]
 
     def flush() -> None:
-        if threading.current_thread() is store._writer and (
-            store._pending_cells or store._pending_metrics
-        ):
+        rows = len(pending_cells) + len(pending_metrics)
+        if rows and threading.current_thread() is store._writer:
             start = time.perf_counter_ns()
             try:
                 original()
             finally:
-                windows.append((start, time.perf_counter_ns()))
+                target[0].append((start, time.perf_counter_ns(), rows))
         else:
             original()
 
     store.flush = flush
-    store._bench_instrumented = True
+    store._bench_windows = target
     return True
 
 
@@ -245,110 +291,174 @@ def _cells_in_store(db_path: Path, run_id: str) -> int:
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        return int(conn.execute("SELECT count(*) FROM cells WHERE run_id = ?", (run_id,)).fetchone()[0])
+        query = "SELECT count(*) FROM cells WHERE run_id = ?"
+        return int(conn.execute(query, (run_id,)).fetchone()[0])
     finally:
         conn.close()
 
 
-def bench_cells(rounds: int, reps: int) -> dict[str, Any]:
-    """run_cell time bare and with capture on, in alternating blocks."""
+def _make_shell(history: str) -> Any:
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    if history == "memory":
+        # IPython's own history thread commits to its sqlite file after every cell and holds
+        # a lock the next cell waits for: that adds millisecond stalls to bare and tracked
+        # cells alike and hides the tracker's own. "file" keeps it, as a kernel has it.
+        config.HistoryManager.hist_file = ":memory:"
+    return InteractiveShell.instance(config=config)
+
+
+class _NoopTransformer(ast.NodeTransformer):
+    """An AST transformer that changes nothing: what IPython charges for having any."""
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        return node
+
+
+MODES = ("bare", "ast_noop", "tracked")
+
+
+def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS) -> dict[str, Any]:
+    """run_cell time bare, with a no-op AST transformer, and with capture on; interleaved."""
+    import gc
 
     from jupyter_mlops import run as runs
 
-    shell = InteractiveShell.instance()
     clock = time.perf_counter_ns
     run_cell = shell.run_cell
-    times: dict[str, list[int]] = {"bare": [], "tracked": []}
-    spans: list[tuple[int, int]] = []  # (start, end) of each tracked call
-    flush_windows: list[tuple[int, int]] = []
+    noop = _NoopTransformer()
+    spans: dict[str, list[tuple[int, int]]] = {mode: [] for mode in MODES}
+    flush_windows: list[tuple[int, int, int]] = []
+    gc_windows: list[tuple[int, int, int]] = []
     instrumented = False
     written_in_block: list[tuple[int, int]] = []  # (cells written by the writer, cells run)
-    block_seconds: dict[str, list[float]] = {"bare": [], "tracked": []}
+    block_seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
+    block_windows: dict[str, list[tuple[int, int, int]]] = {mode: [] for mode in MODES}
     round_overheads: list[float] = []
+    gc_started = [0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = clock()
+        else:
+            gc_windows.append((gc_started[0], clock(), info["generation"]))
 
     def block(mode: str) -> None:
         nonlocal instrumented
         run = None
-        if mode == "tracked":
+        if mode == "ast_noop":
+            shell.ast_transformers.append(noop)
+        elif mode == "tracked":
             shell.run_line_magic("load_ext", "jupyter_mlops")
             shell.run_line_magic("track", "start --name bench-cells")
             run = runs.active_run()
             assert run is not None
             env_thread = getattr(run, "_env_thread", None)
             if env_thread is not None:
-                env_thread.join()
+                env_thread.join()  # run-start environment capture: not a per-cell cost
             instrumented = _instrument_writer(run.store, flush_windows)
-        for source in CELLS:  # warm-up, untimed
+        for source in cells:  # warm-up, untimed
             run_cell(source, store_history=True)
-        samples = times[mode]
+        samples = spans[mode]
         began = clock()
         for _ in range(reps):
-            for source in CELLS:
+            for source in cells:
                 start = clock()
                 run_cell(source, store_history=True)
-                end = clock()
-                samples.append(end - start)
-                if run is not None:
-                    spans.append((start, end))
-        block_seconds[mode].append((clock() - began) / 1e9)
-        if run is not None:
+                samples.append((start, clock()))
+        ended = clock()
+        block_seconds[mode].append((ended - began) / 1e9)
+        block_windows[mode].append((began, ended, 0))
+        if mode == "ast_noop":
+            shell.ast_transformers.remove(noop)
+        elif run is not None:
             # Cells the writer thread stored while the block ran (before %track end flushes).
-            run_cells = reps * len(CELLS) + len(CELLS)
+            run_cells = (reps + 1) * len(cells)
             written_in_block.append((_cells_in_store(run.store.path, run.id), run_cells))
             shell.run_line_magic("track", "end")
             shell.run_line_magic("unload_ext", "jupyter_mlops")
 
-    with quiet_stdout():
-        for source in CELLS:
-            run_cell(source, store_history=True)
-        for r in range(rounds):
-            order = ("bare", "tracked") if r % 2 == 0 else ("tracked", "bare")
-            before = {mode: len(times[mode]) for mode in times}
-            for mode in order:
-                block(mode)
-            round_overheads.append(
-                (
-                    median(times["tracked"][before["tracked"]:])
-                    - median(times["bare"][before["bare"]:])
-                )
-                / 1e3
-            )
-            log(f"cells round {r + 1}/{rounds}: overhead {round_overheads[-1]:.1f} us")
+    gc.callbacks.append(on_gc)
+    try:
+        with quiet_stdout():
+            for source in cells:
+                run_cell(source, store_history=True)
+            for r in range(rounds):
+                order = MODES[r % len(MODES) :] + MODES[: r % len(MODES)]
+                before = {mode: len(spans[mode]) for mode in spans}
+                for mode in order:
+                    block(mode)
+                tracked_round = [e - s for s, e in spans["tracked"][before["tracked"] :]]
+                bare_round = [e - s for s, e in spans["bare"][before["bare"] :]]
+                round_overheads.append((median(tracked_round) - median(bare_round)) / 1e3)
+                log(f"cells round {r + 1}/{rounds}: overhead {round_overheads[-1]:.1f} us")
+    finally:
+        gc.callbacks.remove(on_gc)
+        if noop in shell.ast_transformers:
+            shell.ast_transformers.remove(noop)
 
-    def summary(samples: list[int]) -> dict[str, Any]:
-        us = [t / 1e3 for t in samples]
+    def overlaps(span: tuple[int, int], windows: list[tuple[int, int, int]]) -> bool:
+        return any(ws < span[1] and we > span[0] for ws, we, _ in windows)
+
+    full_gc = [w for w in gc_windows if w[2] == 2]
+
+    def summary(mode: str) -> dict[str, Any]:
+        us = [(e - s) / 1e3 for s, e in spans[mode]]
+        stalls = [span for span in spans[mode] if span[1] - span[0] > STALL_NS]
+        stall_ms = [(e - s) / 1e6 for s, e in stalls]
+        gen2_in_blocks = [w for w in full_gc if overlaps(w[:2], block_windows[mode])]
         return {
             "calls": len(us),
             "median_us": median(us),
             "p99_us": percentile(us, 0.99),
+            "p999_us": percentile(us, 0.999),
             "max_us": max(us),
-            "over_2ms": sum(1 for t in samples if t > STALL_NS),
+            "over_2ms": len(stalls),
+            "over_2ms_during_gen2_gc": sum(1 for span in stalls if overlaps(span, full_gc)),
+            "over_2ms_during_writer_flush": sum(
+                1 for span in stalls if overlaps(span, flush_windows)
+            ),
+            "over_2ms_by_size": {
+                "2-6ms": sum(1 for t in stall_ms if t <= 6),
+                "6-20ms": sum(1 for t in stall_ms if 6 < t <= 20),
+                "over_20ms": sum(1 for t in stall_ms if t > 20),
+            },
+            "slowest_ms": sorted(stall_ms, reverse=True)[:10],
+            "gen2_gc_in_blocks": len(gen2_in_blocks),
+            "gen2_gc_ms_in_blocks": [(ge - gs) / 1e6 for gs, ge, _ in gen2_in_blocks],
         }
 
-    bare, tracked = summary(times["bare"]), summary(times["tracked"])
-    stalls = [(s, e) for s, e in spans if e - s > STALL_NS]
-    overlapping = sum(1 for s, e in stalls if any(fs < e and fe > s for fs, fe in flush_windows))
-    flush_ms = [(fe - fs) / 1e6 for fs, fe in flush_windows]
+    bare, tracked, ast_noop = summary("bare"), summary("tracked"), summary("ast_noop")
+    flush_ms = [(fe - fs) / 1e6 for fs, fe, _ in flush_windows]
+    flush_rows = [rows for _, _, rows in flush_windows]
+    gen2_ms = [(ge - gs) / 1e6 for gs, ge, _ in full_gc]
     excess = tracked["over_2ms"] - bare["over_2ms"]
     allowance = max(2, round(0.0002 * tracked["calls"]))
     return {
         "rounds": rounds,
-        "cells_per_block": reps * len(CELLS),
-        "cells": list(CELLS),
+        "cells_per_block": reps * len(cells),
+        "cells": list(cells),
         "bare": bare,
         "tracked": tracked,
+        "ast_noop": ast_noop,
         "overhead_us": tracked["median_us"] - bare["median_us"],
+        "ast_noop_overhead_us": ast_noop["median_us"] - bare["median_us"],
+        "overhead_pct_of_bare": 100 * (tracked["median_us"] / bare["median_us"] - 1),
         "overhead_us_per_round": round_overheads,
         "block_seconds_median": {k: median(v) for k, v in block_seconds.items()},
         "target_overhead_us": CELL_OVERHEAD_TARGET_US,
         "excess_stalls": excess,
         "stall_allowance": allowance,
         "writer_instrumented": instrumented,
-        "writer_flushes_during_tracked": len(flush_windows),
+        "writer_flushes": len(flush_windows),
         "writer_flush_median_ms": median(flush_ms) if flush_ms else None,
         "writer_flush_max_ms": max(flush_ms) if flush_ms else None,
-        "tracked_stalls_during_writer_flush": overlapping,
+        "writer_rows_per_flush_median": median(flush_rows) if flush_rows else None,
+        "writer_rows_per_s": (sum(flush_rows) / (sum(flush_ms) / 1e3)) if flush_ms else None,
+        "gen2_gc_count": len(gen2_ms),
+        "gen2_gc_max_ms": max(gen2_ms) if gen2_ms else None,
         "cells_written_by_writer_during_blocks": [w for w, _ in written_in_block],
         "cells_run_in_tracked_blocks": [n for _, n in written_in_block],
     }
@@ -364,20 +474,31 @@ def _child_env(tmp: Path) -> dict[str, str]:
     env["IPYTHONDIR"] = str(tmp / "ipython")
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     env["DO_NOT_TRACK"] = "true"
+    # Time imports as a user's installed packages run them, from compiled bytecode: the
+    # untimed warm-up run writes it, into the temp folder (not next to anyone's sources).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     return env
 
 
 def _wall(code: str, env: dict[str, str], cwd: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
 def _inside(code: str, env: dict[str, str], cwd: Path) -> float:
     """Seconds the child itself measured and printed as its last line."""
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, check=True, capture_output=True, text=True
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -480,57 +601,154 @@ def _verdict(ok: bool | None) -> str:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    lm, cells, imp, rt = (results[k] for k in ("log_metric", "cells", "import", "roundtrip"))
+    lm, cells, large, imp, rt = (
+        results[k] for k in ("log_metric", "cells", "cells_large", "import", "roundtrip")
+    )
     rows: list[tuple[str, str, str, str, str]] = []
 
     ratio = lm["ratio"]
     rows += [
         ("log_metric: Run.log_metric", _fmt(lm["ours_run_us"], "us", 2), "", "", ""),
-        ("log_metric: Run.log_metric incl. flush", _fmt(lm["ours_run_with_flush_us"], "us", 2),
-         "", "", ""),
+        (
+            "log_metric: Run.log_metric incl. flush",
+            _fmt(lm["ours_run_with_flush_us"], "us", 2),
+            "",
+            "",
+            "",
+        ),
         ("log_metric: jupyter_mlops.log_metric", _fmt(lm["ours_module_us"], "us", 2), "", "", ""),
-        ("log_metric: module-level incl. flush", _fmt(lm["ours_module_with_flush_us"], "us", 2),
-         "", "", ""),
-        ("log_metric: ours vs mlflow (sqlite)", _fmt(lm["ours_run_us"], "us", 2),
-         _fmt(lm["mlflow_us"], "us", 0),
-         "n/a" if ratio is None else f"{ratio:,.0f}x faster",
-         f">= {LOG_METRIC_TARGET_RATIO:.0f}x: " + _verdict(None if ratio is None
-                                                         else ratio >= LOG_METRIC_TARGET_RATIO)),
+        (
+            "log_metric: module-level incl. flush",
+            _fmt(lm["ours_module_with_flush_us"], "us", 2),
+            "",
+            "",
+            "",
+        ),
+        (
+            "log_metric: ours vs mlflow (sqlite)",
+            _fmt(lm["ours_run_us"], "us", 2),
+            _fmt(lm["mlflow_us"], "us", 0),
+            "n/a" if ratio is None else f"{ratio:,.0f}x faster",
+            f">= {LOG_METRIC_TARGET_RATIO:.0f}x: "
+            + _verdict(None if ratio is None else ratio >= LOG_METRIC_TARGET_RATIO),
+        ),
     ]
     if lm["ratio_with_flush"] is not None:
-        rows.append(("log_metric: incl. flush vs mlflow", _fmt(lm["ours_run_with_flush_us"], "us", 2),
-                     _fmt(lm["mlflow_us"], "us", 0), f"{lm['ratio_with_flush']:,.0f}x faster",
-                     f">= {LOG_METRIC_TARGET_RATIO:.0f}x: "
-                     + _verdict(lm["ratio_with_flush"] >= LOG_METRIC_TARGET_RATIO)))
+        rows.append(
+            (
+                "log_metric: incl. flush vs mlflow",
+                _fmt(lm["ours_run_with_flush_us"], "us", 2),
+                _fmt(lm["mlflow_us"], "us", 0),
+                f"{lm['ratio_with_flush']:,.0f}x faster",
+                f">= {LOG_METRIC_TARGET_RATIO:.0f}x: "
+                + _verdict(lm["ratio_with_flush"] >= LOG_METRIC_TARGET_RATIO),
+            )
+        )
     b, t = cells["bare"], cells["tracked"]
     rows += [
-        ("run_cell median (tracked | bare)", _fmt(t["median_us"], "us"), _fmt(b["median_us"], "us"),
-         f"+{cells['overhead_us']:.1f} us",
-         f"<= {CELL_OVERHEAD_TARGET_US:.0f} us: "
-         + _verdict(cells["overhead_us"] <= CELL_OVERHEAD_TARGET_US)),
-        ("run_cell p99 (tracked | bare)", _fmt(t["p99_us"], "us"), _fmt(b["p99_us"], "us"),
-         f"+{t['p99_us'] - b['p99_us']:.1f} us", ""),
-        ("run_cell max (tracked | bare)", _fmt(t["max_us"] / 1e3, "ms", 2),
-         _fmt(b["max_us"] / 1e3, "ms", 2), "", ""),
-        (f"run_cell calls > 2 ms (of {t['calls']} | {b['calls']})", str(t["over_2ms"]),
-         str(b["over_2ms"]), f"{cells['excess_stalls']:+d}",
-         f"excess <= {cells['stall_allowance']}: "
-         + _verdict(cells["excess_stalls"] <= cells["stall_allowance"])),
-        ("import jupyter_mlops (minus python -c pass)", _fmt(imp["jupyter_mlops_ms"], "ms"),
-         _fmt(imp["python_pass_ms"], "ms"), "",
-         f"<= {IMPORT_TARGET_MS:.0f} ms: " + _verdict(imp["jupyter_mlops_ms"] <= IMPORT_TARGET_MS)),
-        ("import jupyter_mlops (timed inside child)", _fmt(imp["jupyter_mlops_inside_ms"], "ms"),
-         "", "", ""),
-        ("%load_ext jupyter_mlops (IPython imported)", _fmt(imp["load_ext_ms"], "ms"), "", "",
-         f"<= {IMPORT_TARGET_MS:.0f} ms: " + _verdict(imp["load_ext_ms"] <= IMPORT_TARGET_MS)),
+        (
+            "run_cell median (tracked | bare)",
+            _fmt(t["median_us"], "us"),
+            _fmt(b["median_us"], "us"),
+            f"{cells['overhead_us']:+.1f} us ({cells['overhead_pct_of_bare']:+.0f}%)",
+            f"<= {CELL_OVERHEAD_TARGET_US:.0f} us: "
+            + _verdict(cells["overhead_us"] <= CELL_OVERHEAD_TARGET_US),
+        ),
+        (
+            "  of which: any AST transformer (no-op | bare)",
+            _fmt(cells["ast_noop"]["median_us"], "us"),
+            _fmt(b["median_us"], "us"),
+            f"{cells['ast_noop_overhead_us']:+.1f} us",
+            "(diagnostic)",
+        ),
+        (
+            f"run_cell median, {large['cells_lines']}-line cell (tracked | bare)",
+            _fmt(large["tracked"]["median_us"], "us"),
+            _fmt(large["bare"]["median_us"], "us"),
+            f"{large['overhead_us']:+.1f} us ({large['overhead_pct_of_bare']:+.0f}%)",
+            f"<= {CELL_OVERHEAD_TARGET_US:.0f} us: "
+            + _verdict(large["overhead_us"] <= CELL_OVERHEAD_TARGET_US),
+        ),
+        (
+            "  of which: any AST transformer (no-op | bare)",
+            _fmt(large["ast_noop"]["median_us"], "us"),
+            _fmt(large["bare"]["median_us"], "us"),
+            f"{large['ast_noop_overhead_us']:+.1f} us",
+            "(diagnostic)",
+        ),
+        (
+            "run_cell p99 (tracked | bare)",
+            _fmt(t["p99_us"], "us"),
+            _fmt(b["p99_us"], "us"),
+            f"{t['p99_us'] - b['p99_us']:+.1f} us",
+            "",
+        ),
+        (
+            "run_cell max (tracked | bare)",
+            _fmt(t["max_us"] / 1e3, "ms", 2),
+            _fmt(b["max_us"] / 1e3, "ms", 2),
+            "",
+            "",
+        ),
+        (
+            f"run_cell calls > 2 ms (of {t['calls']} | {b['calls']})",
+            str(t["over_2ms"]),
+            str(b["over_2ms"]),
+            f"{cells['excess_stalls']:+d}",
+            f"excess <= {cells['stall_allowance']}: "
+            + _verdict(cells["excess_stalls"] <= cells["stall_allowance"]),
+        ),
+        (
+            "import jupyter_mlops (minus python -c pass)",
+            _fmt(imp["jupyter_mlops_ms"], "ms"),
+            _fmt(imp["python_pass_ms"], "ms"),
+            "",
+            f"<= {IMPORT_TARGET_MS:.0f} ms: "
+            + _verdict(imp["jupyter_mlops_ms"] <= IMPORT_TARGET_MS),
+        ),
+        (
+            "import jupyter_mlops (timed inside child)",
+            _fmt(imp["jupyter_mlops_inside_ms"], "ms"),
+            "",
+            "",
+            "",
+        ),
+        (
+            "%load_ext jupyter_mlops (IPython imported)",
+            _fmt(imp["load_ext_ms"], "ms"),
+            "",
+            "",
+            f"<= {IMPORT_TARGET_MS:.0f} ms: " + _verdict(imp["load_ext_ms"] <= IMPORT_TARGET_MS),
+        ),
     ]
     if "mlflow_ms" in imp:
-        rows.append(("import mlflow (minus python -c pass)", _fmt(imp["mlflow_ms"], "ms"),
-                     "", f"{imp['mlflow_ms'] / imp['jupyter_mlops_ms']:.0f}x ours", ""))
-    rows.append(("start_run + end_run", _fmt(rt["ours_ms"], "ms"), _fmt(rt["mlflow_ms"], "ms"),
-                 "n/a" if rt["ratio"] is None else f"{rt['ratio']:.1f}x faster", "(no target)"))
-    rows.append(("start_run alone (env capture in background)", _fmt(rt["ours_start_only_ms"], "ms"),
-                 "", "", ""))
+        rows.append(
+            (
+                "import mlflow (minus python -c pass)",
+                _fmt(imp["mlflow_ms"], "ms"),
+                "",
+                f"{imp['mlflow_ms'] / imp['jupyter_mlops_ms']:.0f}x ours",
+                "",
+            )
+        )
+    rows.append(
+        (
+            "start_run + end_run",
+            _fmt(rt["ours_ms"], "ms"),
+            _fmt(rt["mlflow_ms"], "ms"),
+            "n/a" if rt["ratio"] is None else f"{rt['ratio']:.1f}x faster",
+            "(no target)",
+        )
+    )
+    rows.append(
+        (
+            "start_run alone (env capture in background)",
+            _fmt(rt["ours_start_only_ms"], "ms"),
+            "",
+            "",
+            "",
+        )
+    )
 
     header = ("measurement", "ours", "baseline", "ratio / diff", "target")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
@@ -540,27 +758,63 @@ def print_table(results: dict[str, Any]) -> None:
     for row in rows:
         print(line.format(*row))
     print()
-    print(f"baselines: mlflow = {results['mlflow']}; run_cell baseline = bare IPython "
-          "run_cell in the same process; import baseline = python -c pass")
-    print(f"log_metric: {lm['calls_per_round']:,} calls x {lm['rounds']} rounds; all rows stored: "
-          f"{lm['rows_stored_check']}")
-    print(f"cells: {cells['rounds']} rounds x {cells['cells_per_block']} calls per block; "
-          f"overhead per round (us): "
-          + ", ".join(f"{v:.1f}" for v in cells["overhead_us_per_round"]))
-    print(f"writer during tracked blocks: {cells['writer_flushes_during_tracked']} flushes "
-          f"(median {_fmt(cells['writer_flush_median_ms'], 'ms', 2)}, "
-          f"max {_fmt(cells['writer_flush_max_ms'], 'ms', 2)}); cells already written when each "
-          f"block ended: {cells['cells_written_by_writer_during_blocks']} of "
-          f"{cells['cells_run_in_tracked_blocks']}; tracked stalls overlapping a flush: "
-          f"{cells['tracked_stalls_during_writer_flush']} of {t['over_2ms']}")
+    print(
+        f"baselines: mlflow = {results['mlflow']}; run_cell baseline = bare IPython "
+        "run_cell in the same process; import baseline = python -c pass"
+    )
+    print(
+        f"log_metric: {lm['calls_per_round']:,} calls x {lm['rounds']} rounds; all rows stored: "
+        f"{lm['rows_stored_check']}"
+    )
+    print(
+        f"cells: {cells['rounds']} rounds x {cells['cells_per_block']} calls per block "
+        f"(IPython history: {cells['ipython_history']}); overhead per round (us): "
+        + ", ".join(f"{v:.1f}" for v in cells["overhead_us_per_round"])
+    )
+    print(
+        "calls > 2 ms by size (2-6 ms / 6-20 ms / > 20 ms): tracked "
+        + " / ".join(str(v) for v in t["over_2ms_by_size"].values())
+        + ", bare "
+        + " / ".join(str(v) for v in b["over_2ms_by_size"].values())
+    )
+    print(
+        f"full (gen 2) GCs during the blocks: tracked {t['gen2_gc_in_blocks']}, bare "
+        f"{b['gen2_gc_in_blocks']} (longest {_fmt(cells['gen2_gc_max_ms'], 'ms')}); calls > 2 ms "
+        f"during one: tracked {t['over_2ms_during_gen2_gc']}, bare "
+        f"{b['over_2ms_during_gen2_gc']}; tracked calls > 2 ms during a writer flush: "
+        f"{t['over_2ms_during_writer_flush']}"
+    )
+    if cells["writer_instrumented"]:
+        print(
+            f"writer: {cells['writer_flushes']} flushes during the tracked blocks, "
+            f"median {_fmt(cells['writer_flush_median_ms'], 'ms')} "
+            f"(max {_fmt(cells['writer_flush_max_ms'], 'ms')}) for a median of "
+            f"{cells['writer_rows_per_flush_median']} rows: "
+            f"{_fmt(cells['writer_rows_per_s'], 'rows/s', 0)} while cells run"
+        )
+    print(
+        f"cells the writer had stored when each tracked block ended: "
+        f"{cells['cells_written_by_writer_during_blocks']} of "
+        f"{cells['cells_run_in_tracked_blocks']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes for a smoke run (a few seconds; skips MLflow)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run (a few seconds; skips MLflow)",
+    )
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow baselines")
+    parser.add_argument(
+        "--ipython-history",
+        choices=("memory", "file"),
+        default="memory",
+        help="IPython's own input history for the cell benchmark: in memory (default; a clean "
+        "baseline) or in a sqlite file written by its thread after every cell, as in a kernel",
+    )
     args = parser.parse_args(argv)
     size = {name: pair[1 if args.quick else 0] for name, pair in SIZES.items()}
 
@@ -569,31 +823,52 @@ def main(argv: list[str] | None = None) -> None:
         # Before jupyter_mlops or IPython is imported: nothing may land in the user's folders.
         os.environ["JUPYTER_MLOPS_DIR"] = str(tmp / ".mlops")
         os.environ["IPYTHONDIR"] = str(tmp / "ipython")
-        for key in ("JUPYTER_MLOPS_KIND", "JUPYTER_MLOPS_PARENT", "JUPYTER_MLOPS_SWEEP",
-                    "JUPYTER_MLOPS_NOTEBOOK"):
+        for key in (
+            "JUPYTER_MLOPS_KIND",
+            "JUPYTER_MLOPS_PARENT",
+            "JUPYTER_MLOPS_SWEEP",
+            "JUPYTER_MLOPS_NOTEBOOK",
+        ):
             os.environ.pop(key, None)
         warnings.simplefilter("ignore")
 
-        mlflow, why = load_mlflow(tmp, wanted=not (args.quick or args.no_mlflow))
-        if mlflow is None:
-            log(f"MLflow baselines: {why}")
-            if not args.json and "not installed" in why:
-                print(f"NOTE: MLflow is {why}; its ratios are skipped.", file=sys.stderr)
-
+        use_mlflow = not (args.quick or args.no_mlflow)
         results: dict[str, Any] = {
             "quick": args.quick,
             "python": sys.version.split()[0],
             "cpu_count": os.cpu_count(),
-            "mlflow": f"mlflow {mlflow.__version__}" if mlflow is not None else why,
         }
         log("import time (fresh interpreters)")
-        results["import"] = bench_import(tmp, size["import_repeats"], mlflow is not None)
+        with_mlflow = use_mlflow and importlib.util.find_spec("mlflow") is not None
+        results["import"] = bench_import(tmp, size["import_repeats"], with_mlflow)
+        # Before MLflow is imported here: its many modules would lengthen every full GC.
+        log("per-cell capture overhead")
+        shell = _make_shell(args.ipython_history)
+        try:
+            results["cells"] = bench_cells(shell, size["cell_rounds"], size["cell_reps"])
+            lines = LARGE_CELL.count("\n")
+            log(f"per-cell capture overhead, a {lines}-line cell")
+            large = bench_cells(
+                shell, size["large_cell_rounds"], size["large_cell_reps"], [LARGE_CELL]
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                shell._atexit_once()  # close IPython's history before the temp folder goes
+        large["cells_lines"] = lines
+        large.pop("cells")
+        results["cells_large"] = large
+        results["cells"]["ipython_history"] = args.ipython_history
+
+        mlflow, why = load_mlflow(tmp, wanted=use_mlflow)
+        if mlflow is None:
+            log(f"MLflow baselines: {why}")
+            if "not installed" in (why or ""):
+                print(f"NOTE: MLflow is {why}; its ratios are skipped.", file=sys.stderr)
+        results["mlflow"] = f"mlflow {mlflow.__version__}" if mlflow is not None else why
         log("log_metric")
         results["log_metric"] = bench_log_metric(
             tmp, mlflow, size["metric_calls"], size["metric_rounds"], size["mlflow_calls"]
         )
-        log("per-cell capture overhead")
-        results["cells"] = bench_cells(size["cell_rounds"], size["cell_reps"])
         log("start_run + end_run")
         results["roundtrip"] = bench_roundtrip(tmp, mlflow, size["roundtrip_repeats"])
 
