@@ -238,6 +238,9 @@ class Run:
             fields["notebook_hash_end"] = hashing.hash_file(notebook_path)
         self.store.flush()
         cells = self.store.cells(self.id)
+        filled = fill_cell_facts(cells)
+        if filled:
+            self.store.set_cell_facts(self.id, filled)
         if cells:
             from .linearity import assess_linearity
 
@@ -317,7 +320,9 @@ class RunRecord:
 
     def cells(self) -> list[dict[str, Any]]:
         """The cells the run executed, in the order they ran."""
-        return self.store.cells(self.id)
+        cells = self.store.cells(self.id)
+        fill_cell_facts(cells)  # a run still going has not worked these out yet
+        return cells
 
     def datasets(self) -> list[dict[str, Any]]:
         """The datasets the run recorded."""
@@ -626,6 +631,20 @@ def _end_at_exit() -> None:
 
 
 # -- values -------------------------------------------------------------------------------------
+
+
+def fill_cell_facts(cells: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Work out reads, writes and seeds of cells that lack them; returns what it filled in."""
+    from .cellcode import cell_facts
+
+    filled = []
+    for cell in cells:
+        if cell.get("reads") is None and cell.get("writes") is None:
+            facts = cell_facts(cell.get("source") or "")
+            if facts["reads"] is not None:
+                cell.update(facts)
+                filled.append((cell["seq"], facts))
+    return filled
 
 
 def _checked_key(what: str, key: Any) -> str:

@@ -147,10 +147,6 @@ class Store:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MlopsError(f"cannot create the store folder {directory}: {exc}") from exc
-        # Imported here, not at module level: sqlite_utils pulls in numpy and pandas when
-        # they are installed, which would make `import jupyter_mlops` slow.
-        from sqlite_utils import Database
-
         conn = sqlite3.connect(
             self.path,
             timeout=BUSY_TIMEOUT_MS / 1000,
@@ -162,7 +158,6 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         self.conn = conn
-        self.db: Database = Database(conn)
         self._lock = threading.RLock()
         self._pending_metrics: deque[tuple[str, str, int, float | None, float, int | None]] = (
             deque()
@@ -231,11 +226,8 @@ class Store:
             cells = _drain(self._pending_cells)
             if not metrics and not cells:
                 return
-            # In the writer thread, let the notebook's thread run between rows: completing a
-            # cell row is pure Python and would otherwise hold the GIL for a whole batch.
-            polite = threading.current_thread() is self._writer
             try:
-                cell_rows = [_cell_values(row, complete, polite) for row, complete in cells]
+                cell_rows = [_cell_values(row, complete) for row, complete in cells]
                 with self.transaction() as conn:
                     if cell_rows:
                         conn.executemany(_INSERT_CELL, cell_rows)
@@ -285,17 +277,19 @@ class Store:
     def insert_run(self, row: dict[str, Any], tags: dict[str, str] | None = None) -> None:
         """Create a run row (and its tags) in one transaction."""
         with self.transaction():
-            self.db.table("runs").insert(_encode_run(row))
+            _insert(self.conn, "runs", _encode_run(row))
             if tags:
-                self.db.table("tags").insert_all(
-                    [{"run_id": row["id"], "key": k, "value": v} for k, v in tags.items()],
-                    replace=True,
-                )
+                self._put_tags(row["id"], tags)
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set some columns of a run."""
         with self.transaction():
-            self.db.table("runs").update(run_id, _encode_run(fields))
+            encoded = _encode_run(fields)
+            if encoded:
+                assignments = ", ".join(f"{_column(name)} = ?" for name in encoded)
+                self.conn.execute(
+                    f"UPDATE runs SET {assignments} WHERE id = ?", [*encoded.values(), run_id]
+                )
 
     def finish_run(self, run_id: str, **fields: Any) -> None:
         """Flush the run's buffered rows, then set its final columns."""
@@ -305,10 +299,13 @@ class Store:
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Add or replace tags of a run."""
         with self.transaction():
-            self.db.table("tags").insert_all(
-                [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-                replace=True,
-            )
+            self._put_tags(run_id, tags)
+
+    def _put_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+            [(run_id, key, value) for key, value in tags.items()],
+        )
 
     def heartbeat(self, run_id: str, at: float) -> None:
         """Record that a run's process is alive (reviving a run wrongly thought crashed)."""
@@ -437,9 +434,9 @@ class Store:
     def set_params(self, run_id: str, params: dict[str, str]) -> None:
         """Store params (values already encoded as JSON text), replacing same keys."""
         with self.transaction():
-            self.db.table("params").insert_all(
-                [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()],
-                replace=True,
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+                [(run_id, key, value) for key, value in params.items()],
             )
 
     def params(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -518,6 +515,23 @@ class Store:
                 row[column] = json.loads(row[column]) if row[column] else None
         return rows
 
+    def set_cell_facts(self, run_id: str, facts: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Store what cells read, wrote and seeded (worked out from their source later)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE cells SET reads = ?, writes = ?, seeds = ? WHERE run_id = ? AND seq = ?",
+                [
+                    (
+                        _json_or_null(fact.get("reads")),
+                        _json_or_null(fact.get("writes")),
+                        _json_or_null(fact.get("seeds")),
+                        run_id,
+                        seq,
+                    )
+                    for seq, fact in facts
+                ],
+            )
+
     def add_dataset(self, row: dict[str, Any]) -> None:
         """Record (or replace) a named dataset of a run."""
         encoded = dict(row)
@@ -525,7 +539,7 @@ class Store:
             if encoded.get(column) is not None:
                 encoded[column] = json.dumps(encoded[column], allow_nan=False, default=str)
         with self.transaction():
-            self.db.table("datasets").insert(encoded, replace=True)
+            _insert(self.conn, "datasets", encoded, replace=True)
 
     def datasets(self, run_id: str) -> list[dict[str, Any]]:
         """A run's datasets in the order they were recorded."""
@@ -562,7 +576,7 @@ class Store:
     def add_artifact(self, row: dict[str, Any]) -> None:
         """Record an artifact of a run (its blob must already be stored)."""
         with self.transaction():
-            self.db.table("artifacts").insert(row, replace=True)
+            _insert(self.conn, "artifacts", row, replace=True)
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """A run's artifacts in the order they were recorded."""
@@ -722,11 +736,16 @@ def migrate(store: Store) -> None:
             f"the store {store.path} has schema version {version}, newer than this "
             f"jupyter-mlops understands ({SCHEMA_VERSION}); upgrade jupyter-mlops"
         )
+    # sqlite-utils defines the schema; imported only here, as it pulls in pandas and numpy
+    # when they are installed, which the per-cell and logging paths have no use for.
+    from sqlite_utils import Database
+
     with store.transaction():
         # Read again under the write lock: another process may have migrated meanwhile.
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        database = Database(conn)
         for step in MIGRATIONS[version:]:
-            step(store.db)
+            step(database)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -783,16 +802,34 @@ def _compare(column: str, op: str, value: Any) -> tuple[str, list[Any]]:
 # -- row encoding ----------------------------------------------------------------------------
 
 
-def _cell_values(
-    row: dict[str, Any], complete: CellCompletion | None, polite: bool
-) -> tuple[Any, ...]:
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _column(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"not a column name: {name!r}")
+    return name
+
+
+def _insert(
+    conn: sqlite3.Connection, table: str, row: dict[str, Any], *, replace: bool = False
+) -> None:
+    columns = [_column(name) for name in row]
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    conn.execute(
+        f"{verb} INTO {_column(table)} ({', '.join(columns)})"
+        f" VALUES ({', '.join('?' * len(columns))})",
+        list(row.values()),
+    )
+
+
+def _cell_values(row: dict[str, Any], complete: CellCompletion | None) -> tuple[Any, ...]:
     if complete is not None and not row.get("_completed"):
         # Keep the cell with what is known rather than lose it.
         with contextlib.suppress(Exception):
             complete(row)
         row["_completed"] = True
-        if polite:
-            time.sleep(0)
     values = []
     for column in CELL_COLUMNS:
         value = row.get(column)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops import hashing
-from jupyter_mlops.capture import CellCapture, assigned_names, cell_names, seeds_in
+from jupyter_mlops.capture import CellCapture
 
 
 def cells_of(run_name: str) -> list[dict[str, Any]]:
@@ -103,37 +102,6 @@ def test_a_failing_hook_warns_once_and_cells_run_on(
     assert len([w for w in caught if "cell capture failed" in str(w.message)]) == 1
 
 
-def test_assigned_names_walks_statements_only() -> None:
-    module = ast.parse(
-        "a, (b, *c) = f()\nfor i in range(3):\n    d = i\nwith open(p) as fh:\n    e: int = 1\n"
-        "if x:\n    g += 1\nelse:\n    h = [k for k in y]\ntry:\n    m = 1\nfinally:\n    n = 2\n"
-    )
-    assert assigned_names(module) == ["a", "b", "c", "i", "d", "fh", "e", "g", "h", "m", "n"]
-
-
-def test_cell_names_reads_and_writes() -> None:
-    module = ast.parse(
-        "import pandas as pd\nfrom os import path\n"
-        "df = pd.read_csv(src)\n"
-        "squares = [v * v for v in df.x if v > threshold]\n"
-        "def fit(model, data=train):\n    inner = model + data + hidden\n    return inner\n"
-        "fn = lambda q: q + offset\n"
-        "print(len(squares))\n"
-        "try:\n    risky()\nexcept ValueError as err:\n    last = err\n"
-    )
-    reads, writes = cell_names(module)
-    assert reads == ["src", "threshold", "train", "offset", "risky"]
-    assert writes == ["pd", "path", "df", "squares", "fit", "fn", "err", "last"]
-
-
-def test_seeds_are_noticed() -> None:
-    module = ast.parse(
-        "np.random.seed(42)\nrng = np.random.default_rng(7)\n"
-        "clf = RF(random_state=0)\nrandom.seed()\n"
-    )
-    assert seeds_in(module) == ["np.random.seed(42)", "np.random.default_rng(7)", "random_state=0"]
-
-
 def test_the_trackers_own_messages_leave_output_hashes_alone(shell: Any) -> None:
     shell.run_cell("%track start --name quiet-a", store_history=True)
     shell.run_cell("%track metric m=1\nprint('result')", store_history=True)
@@ -145,3 +113,11 @@ def test_the_trackers_own_messages_leave_output_hashes_alone(shell: Any) -> None
     assert status_cell["output_hash"] == plain
     assert start["output_hash"] is None
     assert end["output_hash"] is None
+
+
+def test_facts_of_a_running_run_are_worked_out_when_read(shell: Any) -> None:
+    shell.run_cell("%track start --name live", store_history=True)
+    shell.run_cell("a = 1\nb = a + c", store_history=True)
+    cells = mlops.active_run().record().cells()
+    assert cells[1]["reads"] == ["c"]
+    assert cells[1]["writes"] == ["a", "b"]

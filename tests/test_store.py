@@ -29,7 +29,9 @@ def test_fresh_store_is_wal_with_current_schema(store: Store) -> None:
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    tables = set(store.db.table_names())
+    tables = {
+        row[0] for row in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
     assert {"runs", "params", "metrics", "latest_metrics", "cells", "datasets"} <= tables
     assert {"artifacts", "environments", "tags"} <= tables
 
