@@ -43,6 +43,7 @@ class CellCapture:
         self._pending_params: dict[str, Any] = {}
         self._restore: list[Callable[[], None]] = []
         self._tapped: tuple[Any, Any, Any] | None = None
+        self._busy_store: Any = None
 
     # -- installing ---------------------------------------------------------------------
 
@@ -95,6 +96,8 @@ class CellCapture:
             self._started = (active, time.time(), time.perf_counter())
             if active is not None:
                 active.current_cell = active.next_cell_seq()
+                active.store.cell_running(True)
+                self._busy_store = active.store
                 self._tap_stdout()
         except Exception as exc:
             self._warn(exc)
@@ -106,6 +109,9 @@ class CellCapture:
         except Exception as exc:
             self._warn(exc)
         finally:
+            if self._busy_store is not None:
+                self._busy_store.cell_running(False)
+                self._busy_store = None
             self._untap_stdout()
             self._recording = False
             self._started = None

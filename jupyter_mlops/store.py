@@ -34,6 +34,13 @@ DB_NAME = "tracking.db"
 BUSY_TIMEOUT_MS = 30_000
 FLUSH_INTERVAL_S = 0.25
 FLUSH_THRESHOLD = 2_000
+MAX_BACKLOG = 200_000
+METRIC_BATCH = 5_000
+CELL_BATCH = 200
+# Cell rows wait for a pause between cells, so the writer never competes with running cells
+# for the GIL; a long stretch of back-to-back cells still gets written every so often.
+CELL_IDLE_S = 0.1
+CELL_MAX_AGE_S = 10.0
 
 RUN_COLUMNS = (
     "id",
@@ -164,6 +171,8 @@ class Store:
         )
         self._pending_cells: deque[tuple[dict[str, Any], CellCompletion | None]] = deque()
         self._wake = threading.Event()
+        self._idle_since: float | None = time.monotonic()
+        self._cells_waiting_since = 0.0
         self._closed = False
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
@@ -191,11 +200,15 @@ class Store:
         pending.append((run_id, key, step, value, at, cell))
         if len(pending) >= FLUSH_THRESHOLD:
             self._wake.set()
+            if len(pending) >= MAX_BACKLOG:
+                self.flush()  # the writer cannot keep up: write here rather than grow
         if self._writer is None:
             self._start_writer()
 
     def enqueue_cell(self, row: dict[str, Any], complete: CellCompletion | None = None) -> None:
         """Buffer one cell execution row; ``complete`` fills in its costly columns later."""
+        if not self._pending_cells:
+            self._cells_waiting_since = time.monotonic()
         self._pending_cells.append((row, complete))
         if self._writer is None:
             self._start_writer()
@@ -208,50 +221,69 @@ class Store:
                 )
                 self._writer.start()
 
+    def cell_running(self, running: bool) -> None:
+        """Told by cell capture when a cell starts and ends (cell rows wait for a pause)."""
+        self._idle_since = None if running else time.monotonic()
+
+    def _cells_due(self) -> bool:
+        if not self._pending_cells:
+            return False
+        now = time.monotonic()
+        idle_since = self._idle_since
+        if idle_since is not None and now - idle_since >= CELL_IDLE_S:
+            return True
+        return now - self._cells_waiting_since >= CELL_MAX_AGE_S
+
     def _write_loop(self) -> None:
         while not self._closed:
             self._wake.wait(FLUSH_INTERVAL_S)
             self._wake.clear()
             try:
-                self.flush()
+                self.flush(cells=self._cells_due())
             except Exception as exc:
                 self._writer_error = exc
 
-    def flush(self) -> None:
-        """Write every buffered row now, in one transaction."""
-        if not self._pending_metrics and not self._pending_cells:
-            return
-        with self._lock:
-            metrics = _drain(self._pending_metrics)
-            cells = _drain(self._pending_cells)
-            if not metrics and not cells:
-                return
-            try:
-                cell_rows = [_cell_values(row, complete) for row, complete in cells]
-                with self.transaction() as conn:
-                    if cell_rows:
-                        conn.executemany(_INSERT_CELL, cell_rows)
-                    if metrics:
-                        conn.executemany(
-                            "INSERT INTO metrics (run_id, key, step, value, time, cell_seq)"
-                            " VALUES (?, ?, ?, ?, ?, ?)",
-                            metrics,
-                        )
-                        latest: dict[tuple[str, str], tuple[Any, ...]] = {}
-                        for row in metrics:
-                            latest[(row[0], row[1])] = row
-                        conn.executemany(
-                            "INSERT INTO latest_metrics (run_id, key, step, value, time)"
-                            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET"
-                            " step = excluded.step, value = excluded.value,"
-                            " time = excluded.time",
-                            [row[:5] for row in latest.values()],
-                        )
-            except BaseException:
-                # Keep the rows for the next try rather than lose them.
-                self._pending_metrics.extendleft(reversed(metrics))
-                self._pending_cells.extendleft(reversed(cells))
-                raise
+    def flush(self, *, cells: bool = True) -> None:
+        """Write the buffered rows now (the cell rows too unless told not to), in short batches."""
+        in_writer = threading.current_thread() is self._writer
+        while self._pending_metrics or (cells and self._pending_cells):
+            with self._lock:
+                metric_rows = _drain(self._pending_metrics, METRIC_BATCH)
+                cell_rows = _drain(self._pending_cells, CELL_BATCH) if cells else []
+                if metric_rows or cell_rows:
+                    self._write_batch(metric_rows, cell_rows)
+            if in_writer:
+                time.sleep(0)  # hand the GIL to the notebook's thread between batches
+
+    def _write_batch(
+        self,
+        metrics: list[tuple[str, str, int, float | None, float, int | None]],
+        cells: list[tuple[dict[str, Any], CellCompletion | None]],
+    ) -> None:
+        try:
+            cell_rows = [_cell_values(row, complete) for row, complete in cells]
+            with self.transaction() as conn:
+                if cell_rows:
+                    conn.executemany(_INSERT_CELL, cell_rows)
+                if metrics:
+                    conn.executemany(
+                        "INSERT INTO metrics (run_id, key, step, value, time, cell_seq)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        metrics,
+                    )
+                    # One row a (run, key): the last point logged.
+                    latest = {(row[0], row[1]): row[:5] for row in metrics}
+                    conn.executemany(
+                        "INSERT INTO latest_metrics (run_id, key, step, value, time)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET"
+                        " step = excluded.step, value = excluded.value, time = excluded.time",
+                        latest.values(),
+                    )
+        except BaseException:
+            # Keep the rows for the next try rather than lose them.
+            self._pending_metrics.extendleft(reversed(metrics))
+            self._pending_cells.extendleft(reversed(cells))
+            raise
 
     def writer_error(self) -> BaseException | None:
         """The last error the background writer met, once (then cleared)."""
@@ -839,13 +871,9 @@ def _cell_values(row: dict[str, Any], complete: CellCompletion | None) -> tuple[
     return tuple(values)
 
 
-def _drain(queue: deque[Any]) -> list[Any]:
-    items = []
+def _drain(queue: deque[Any], limit: int) -> list[Any]:
     pop = queue.popleft
-    with contextlib.suppress(IndexError):
-        while True:
-            items.append(pop())
-    return items
+    return [pop() for _ in range(min(len(queue), limit))]
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
