@@ -505,6 +505,19 @@ def list_runs(
     return store.list_runs(where=node, notebook=notebook_ref, limit=limit, offset=offset)
 
 
+_FRAME_COLUMNS = (
+    "run_id",
+    "name",
+    "status",
+    "kind",
+    "notebook",
+    "start_time",
+    "end_time",
+    "linear",
+    "parent_id",
+)
+
+
 def runs(
     where: str | None = None,
     *,
@@ -517,36 +530,16 @@ def runs(
 
     rows = []
     for run in list_runs(where=where, notebook=notebook, limit=limit, store=store):
-        row = {
-            "run_id": run["id"],
-            "name": run["name"],
-            "status": run["status"],
-            "kind": run["kind"],
-            "notebook": run["notebook"],
-            "start_time": _timestamp(run["start_time"]),
-            "end_time": _timestamp(run["end_time"]),
-            "duration": (run["end_time"] - run["start_time"]) if run["end_time"] else None,
-            "linear": run["linear"],
-            "parent_id": run["parent_id"],
-        }
+        row: dict[str, Any] = {"run_id": run["id"]}
+        row.update({column: run[column] for column in _FRAME_COLUMNS[1:]})
+        row["start_time"] = _timestamp(run["start_time"])
+        row["end_time"] = _timestamp(run["end_time"])
+        row["duration"] = run["end_time"] - run["start_time"] if run["end_time"] else None
         row.update({f"params.{k}": _flat(v) for k, v in run["params"].items()})
         row.update({f"metrics.{k}": v for k, v in run["metrics"].items()})
         row.update({f"tags.{k}": v for k, v in run["tags"].items()})
         rows.append(row)
-    columns = [
-        "run_id",
-        "name",
-        "status",
-        "kind",
-        "notebook",
-        "start_time",
-        "end_time",
-        "duration",
-        "linear",
-        "parent_id",
-    ]
-    frame = pd.DataFrame(rows, columns=None if rows else columns)
-    return frame
+    return pd.DataFrame(rows, columns=None if rows else [*_FRAME_COLUMNS, "duration"])
 
 
 def reap_crashed(store: Store) -> list[str]:

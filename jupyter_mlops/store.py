@@ -417,18 +417,8 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Runs newest first, each with ``params``, ``metrics`` (latest) and ``tags``."""
         self.flush()
-        clauses: list[str] = []
-        args: list[Any] = []
-        if notebook is not None:
-            clauses.append("r.notebook = ?")
-            args.append(notebook)
-        if where is not None:
-            sql, where_args = compile_where(where)
-            clauses.append(sql)
-            args.extend(where_args)
-        query = f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r"
-        if clauses:
-            query += " WHERE " + " AND ".join(f"({c})" for c in clauses)
+        condition, args = _run_filter(where, notebook)
+        query = f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r{condition}"
         query += " ORDER BY r.start_time DESC, r.id"
         if limit is not None:
             query += " LIMIT ? OFFSET ?"
@@ -447,19 +437,8 @@ class Store:
     def count_runs(self, *, where: Node | None = None, notebook: str | None = None) -> int:
         """How many runs match the same filters as ``list_runs``."""
         self.flush()
-        clauses: list[str] = []
-        args: list[Any] = []
-        if notebook is not None:
-            clauses.append("r.notebook = ?")
-            args.append(notebook)
-        if where is not None:
-            sql, where_args = compile_where(where)
-            clauses.append(sql)
-            args.extend(where_args)
-        query = "SELECT count(*) FROM runs r"
-        if clauses:
-            query += " WHERE " + " AND ".join(f"({c})" for c in clauses)
-        return int(self.conn.execute(query, args).fetchone()[0])
+        condition, args = _run_filter(where, notebook)
+        return int(self.conn.execute(f"SELECT count(*) FROM runs r{condition}", args).fetchone()[0])
 
     # -- params, tags, metrics -------------------------------------------------------------
 
@@ -819,6 +798,22 @@ def compile_where(node: Node) -> tuple[str, list[Any]]:
             [node.key, *args],
         )
     raise TypeError(f"unknown field {node.field!r}")
+
+
+def _run_filter(where: Node | None, notebook: str | None) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (or nothing) over ``runs r`` for the list and count of runs."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if notebook is not None:
+        clauses.append("r.notebook = ?")
+        args.append(notebook)
+    if where is not None:
+        sql, where_args = compile_where(where)
+        clauses.append(sql)
+        args.extend(where_args)
+    if not clauses:
+        return "", args
+    return " WHERE " + " AND ".join(f"({c})" for c in clauses), args
 
 
 def _compare(column: str, op: str, value: Any) -> tuple[str, list[Any]]:
