@@ -792,11 +792,3 @@ def _boot_time() -> float:
             if line.startswith("btime "):
                 return float(line.split()[1])
     raise ValueError("no btime in /proc/stat")
-
-
-def ensure_run_for(action: str) -> Run:
-    """The active run, or NoActiveRunError saying which action needed one."""
-    run = _active
-    if run is None:
-        raise NoActiveRunError(action)
-    return run

@@ -493,24 +493,6 @@ class Store:
             for step, value, at, cell in cursor
         ]
 
-    def metric_keys(self, run_id: str) -> list[str]:
-        """Names of the metrics a run logged."""
-        self.flush()
-        cursor = self.conn.execute(
-            "SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", (run_id,)
-        )
-        return [row[0] for row in cursor]
-
-    def last_steps(self, run_id: str) -> dict[str, int]:
-        """The highest step of each metric of a run (to continue a series)."""
-        self.flush()
-        cursor = self.conn.execute(
-            "SELECT key, max(step) FROM metrics WHERE run_id = ? GROUP BY key", (run_id,)
-        )
-        return {key: int(step) for key, step in cursor}
-
-    # -- cells, datasets, artifacts, environments ------------------------------------------
-
     def cells(self, run_id: str) -> list[dict[str, Any]]:
         """A run's cell executions in the order they ran."""
         self.flush()
