@@ -23,7 +23,6 @@ MLflow is optional (``pip install -e '.[bench]'``); without it its rows are skip
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import importlib.util
 import io
@@ -310,25 +309,118 @@ def _make_shell(history: str) -> Any:
     return InteractiveShell.instance(config=config)
 
 
-class _NoopTransformer(ast.NodeTransformer):
-    """An AST transformer that changes nothing: what IPython charges for having any."""
-
-    def visit(self, node: ast.AST) -> ast.AST:
-        return node
+MODES = ("bare", "tracked")
 
 
-MODES = ("bare", "ast_noop", "tracked")
+class _HookTimer:
+    """Times the tracker's own per-cell work in place, while the tracked cells run.
+
+    Swaps the capture's ``pre_run_cell`` / ``post_run_cell`` entries in the shell's event lists
+    for thin wrappers that add the time of each call (``perf_counter_ns``) to the current cell's
+    counters, and wraps the capture's ``ast_parse`` (an instance attribute on ``shell.compile``)
+    the same way. ``restore`` puts the originals back: ``%unload_ext`` unregisters the capture's
+    callbacks by equality, so a wrapper left behind would keep calling a dead capture.
+    """
+
+    def __init__(self, shell: Any, capture: Any) -> None:
+        clock = time.perf_counter_ns
+        self.pre_ns = 0
+        self.post_ns = 0
+        self.parse_ns = 0
+        self.parse_calls = 0
+        self.parse_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
+        self._swapped: list[tuple[list[Any], Any, Any]] = []
+        pre, post = capture.pre_run_cell, capture.post_run_cell
+
+        def timed_pre(info: Any) -> None:
+            start = clock()
+            try:
+                pre(info)
+            finally:
+                self.pre_ns += clock() - start
+
+        def timed_post(result: Any) -> None:
+            start = clock()
+            try:
+                post(result)
+            finally:
+                self.post_ns += clock() - start
+
+        for event, original, wrapper in (
+            ("pre_run_cell", pre, timed_pre),
+            ("post_run_cell", post, timed_post),
+        ):
+            callbacks = shell.events.callbacks[event]
+            index = callbacks.index(original)  # ValueError: the capture did not register it
+            callbacks[index] = wrapper
+            self._swapped.append((callbacks, wrapper, original))
+
+        # The parse wrapper: timed around the capture's one, and compared per cell with the
+        # class's own ast_parse on the same arguments (``reference_parse``, outside the cell).
+        self._compiler = shell.compile
+        self._class_parse = getattr(type(self._compiler), "ast_parse", None)
+        self._tracker_parse = vars(self._compiler).get("ast_parse")
+        self.parse_wrapped = self._tracker_parse is not None and self._class_parse is not None
+        if self.parse_wrapped:
+            tracker_parse = self._tracker_parse
+
+            def timed_parse(*args: Any, **kwargs: Any) -> Any:
+                start = clock()
+                try:
+                    return tracker_parse(*args, **kwargs)
+                finally:
+                    self.parse_ns += clock() - start
+                    self.parse_calls += 1
+                    self.parse_args = (args, kwargs)
+
+            setattr(self._compiler, "ast_parse", timed_parse)  # noqa: B010 - instance attribute
+
+    def reset(self) -> None:
+        self.pre_ns = self.post_ns = self.parse_ns = self.parse_calls = 0
+
+    def reference_parse(self) -> int:
+        """ns of the class's own ``ast_parse`` on the arguments the last cell's parse got."""
+        assert self._class_parse is not None
+        args, kwargs = self.parse_args
+        start = time.perf_counter_ns()
+        self._class_parse(self._compiler, *args, **kwargs)
+        return time.perf_counter_ns() - start
+
+    def restore(self) -> None:
+        for callbacks, wrapper, original in self._swapped:
+            callbacks[:] = [original if cb is wrapper else cb for cb in callbacks]
+        self._swapped.clear()
+        if self.parse_wrapped:
+            setattr(self._compiler, "ast_parse", self._tracker_parse)  # noqa: B010
+            self.parse_wrapped = False
+
+
+def _timer_floor_ns(samples: int = 20_000) -> float:
+    """Median ns the hook wrappers add to what they measure: one call and one clock read."""
+    clock = time.perf_counter_ns
+
+    def noop(_: Any) -> None:
+        return None
+
+    spans = []
+    for _ in range(samples):
+        start = clock()
+        noop(None)
+        spans.append(clock() - start)
+    return median(spans)
 
 
 def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS) -> dict[str, Any]:
-    """run_cell time bare, with a no-op AST transformer, and with capture on; interleaved."""
+    """run_cell time bare and with capture on, interleaved; and the capture's own hook time."""
     import gc
 
+    import jupyter_mlops
     from jupyter_mlops import run as runs
 
     clock = time.perf_counter_ns
     run_cell = shell.run_cell
-    noop = _NoopTransformer()
+    parse = type(shell.compile).ast_parse
+    compiler = shell.compile
     spans: dict[str, list[tuple[int, int]]] = {mode: [] for mode in MODES}
     flush_windows: list[tuple[int, int, int]] = []
     gc_windows: list[tuple[int, int, int]] = []
@@ -337,6 +429,13 @@ def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS
     block_seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
     block_windows: dict[str, list[tuple[int, int, int]]] = {mode: [] for mode in MODES}
     round_overheads: list[float] = []
+    round_hooks: list[float] = []
+    pre_ns: list[int] = []
+    post_ns: list[int] = []
+    parse_extra_ns: list[int] = []  # the capture's ast_parse minus the class's, per cell
+    reference_ns: list[int] = []
+    parse_unpaired = [0]  # tracked cells with other than one parse call
+    parse_measured = [True]
     gc_started = [0]
 
     def on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -348,9 +447,8 @@ def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS
     def block(mode: str) -> None:
         nonlocal instrumented
         run = None
-        if mode == "ast_noop":
-            shell.ast_transformers.append(noop)
-        elif mode == "tracked":
+        timer = None
+        if mode == "tracked":
             shell.run_line_magic("load_ext", "jupyter_mlops")
             shell.run_line_magic("track", "start --name bench-cells")
             run = runs.active_run()
@@ -359,27 +457,47 @@ def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS
             if env_thread is not None:
                 env_thread.join()  # run-start environment capture: not a per-cell cost
             instrumented = _instrument_writer(run.store, flush_windows)
-        for source in cells:  # warm-up, untimed
-            run_cell(source, store_history=True)
-        samples = spans[mode]
-        began = clock()
-        for _ in range(reps):
-            for source in cells:
-                start = clock()
+            timer = _HookTimer(shell, jupyter_mlops._capture)
+            parse_measured[0] = parse_measured[0] and timer.parse_wrapped
+        try:
+            for source in cells:  # warm-up, untimed
                 run_cell(source, store_history=True)
-                samples.append((start, clock()))
-        ended = clock()
+            samples = spans[mode]
+            began = clock()
+            for _ in range(reps):
+                for source in cells:
+                    if timer is not None:
+                        timer.reset()
+                    start = clock()
+                    run_cell(source, store_history=True)
+                    samples.append((start, clock()))
+                    # Outside the timed span, in both modes alike (the same allocations).
+                    if timer is None:
+                        parse(compiler, source, filename="<bench-reference>")
+                        continue
+                    pre_ns.append(timer.pre_ns)
+                    post_ns.append(timer.post_ns)
+                    if timer.parse_wrapped:
+                        reference = timer.reference_parse()
+                        if timer.parse_calls == 1:
+                            parse_extra_ns.append(timer.parse_ns - reference)
+                            reference_ns.append(reference)
+                        else:
+                            parse_unpaired[0] += 1
+            ended = clock()
+        finally:
+            if timer is not None:
+                timer.restore()
         block_seconds[mode].append((ended - began) / 1e9)
         block_windows[mode].append((began, ended, 0))
-        if mode == "ast_noop":
-            shell.ast_transformers.remove(noop)
-        elif run is not None:
+        if run is not None:
             # Cells the writer thread stored while the block ran (before %track end flushes).
             run_cells = (reps + 1) * len(cells)
             written_in_block.append((_cells_in_store(run.store.path, run.id), run_cells))
             shell.run_line_magic("track", "end")
             shell.run_line_magic("unload_ext", "jupyter_mlops")
 
+    floor_ns = _timer_floor_ns()
     gc.callbacks.append(on_gc)
     try:
         with quiet_stdout():
@@ -388,16 +506,23 @@ def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS
             for r in range(rounds):
                 order = MODES[r % len(MODES) :] + MODES[: r % len(MODES)]
                 before = {mode: len(spans[mode]) for mode in spans}
+                hooks_before = len(pre_ns)
                 for mode in order:
                     block(mode)
                 tracked_round = [e - s for s, e in spans["tracked"][before["tracked"] :]]
                 bare_round = [e - s for s, e in spans["bare"][before["bare"] :]]
                 round_overheads.append((median(tracked_round) - median(bare_round)) / 1e3)
-                log(f"cells round {r + 1}/{rounds}: overhead {round_overheads[-1]:.1f} us")
+                hooks_round = [
+                    a + b
+                    for a, b in zip(pre_ns[hooks_before:], post_ns[hooks_before:], strict=True)
+                ]
+                round_hooks.append(median(hooks_round) / 1e3)
+                log(
+                    f"cells round {r + 1}/{rounds}: hooks {round_hooks[-1]:.1f} us/cell, "
+                    f"run_cell difference {round_overheads[-1]:.1f} us"
+                )
     finally:
         gc.callbacks.remove(on_gc)
-        if noop in shell.ast_transformers:
-            shell.ast_transformers.remove(noop)
 
     def overlaps(span: tuple[int, int], windows: list[tuple[int, int, int]]) -> bool:
         return any(ws < span[1] and we > span[0] for ws, we, _ in windows)
@@ -430,7 +555,28 @@ def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS
             "gen2_gc_ms_in_blocks": [(ge - gs) / 1e6 for gs, ge, _ in gen2_in_blocks],
         }
 
-    bare, tracked, ast_noop = summary("bare"), summary("tracked"), summary("ast_noop")
+    bare, tracked = summary("bare"), summary("tracked")
+    hook_us = [(a + b) / 1e3 for a, b in zip(pre_ns, post_ns, strict=True)]
+    hooks: dict[str, Any] = {
+        "cells": len(hook_us),
+        "median_us": median(hook_us),
+        "p99_us": percentile(hook_us, 0.99),
+        "p999_us": percentile(hook_us, 0.999),
+        "max_us": max(hook_us),
+        "pre_median_us": median(pre_ns) / 1e3,
+        "post_median_us": median(post_ns) / 1e3,
+        "median_us_per_round": round_hooks,
+        "pct_of_bare_run_cell": 100 * median(hook_us) / bare["median_us"],
+        "timer_floor_ns": floor_ns,
+        "ast_parse_wrapper_measured": parse_measured[0],
+        "ast_parse_wrapper_median_us": (
+            median(parse_extra_ns) / 1e3 if parse_measured[0] and parse_extra_ns else None
+        ),
+        "ast_parse_reference_median_us": (
+            median(reference_ns) / 1e3 if parse_measured[0] and reference_ns else None
+        ),
+        "ast_parse_cells_unpaired": parse_unpaired[0],
+    }
     flush_ms = [(fe - fs) / 1e6 for fs, fe, _ in flush_windows]
     flush_rows = [rows for _, _, rows in flush_windows]
     gen2_ms = [(ge - gs) / 1e6 for gs, ge, _ in full_gc]
@@ -442,9 +588,8 @@ def bench_cells(shell: Any, rounds: int, reps: int, cells: Sequence[str] = CELLS
         "cells": list(cells),
         "bare": bare,
         "tracked": tracked,
-        "ast_noop": ast_noop,
+        "hooks": hooks,
         "overhead_us": tracked["median_us"] - bare["median_us"],
-        "ast_noop_overhead_us": ast_noop["median_us"] - bare["median_us"],
         "overhead_pct_of_bare": 100 * (tracked["median_us"] / bare["median_us"] - 1),
         "overhead_us_per_round": round_overheads,
         "block_seconds_median": {k: median(v) for k, v in block_seconds.items()},

@@ -1,9 +1,11 @@
 """Cell capture: IPython events record every cell executed while a run is active.
 
-The hooks run on every cell, so the main-thread work is kept to timing, the names a cell
-assigns (to hash the data it wrote before the next cell can change it) and handing the row
-over; hashing the source and outputs and reading the names a cell used happen later, in the
-store's writer thread.
+The hooks run on every cell, so the work done in the cell's thread is kept to timing, the
+source hash, the names a cell assigns (to hash the data it wrote before the next cell can
+change it) and handing the row over. What it showed is hashed in the store's writer thread;
+the names it read and wrote are worked out from its source when the run ends
+(``cellcode``). The module IPython parsed is kept by wrapping the shell's ``ast_parse``,
+not by an AST transformer: any transformer makes IPython walk every cell's tree again.
 """
 
 from __future__ import annotations
