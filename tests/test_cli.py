@@ -147,3 +147,13 @@ def test_help_lists_every_subcommand() -> None:
     out = invoke("--help").output
     for command in ("runs", "show", "diff"):
         assert command in out
+
+
+def test_a_corrupt_store_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "broken" / ".mlops"
+    folder.mkdir(parents=True)
+    (folder / "tracking.db").write_bytes(b"this is not a database" * 100)
+    result = CliRunner().invoke(cli, ["--store", str(folder), "runs"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: cannot open the store")
+    assert "file is not a database" in result.output
