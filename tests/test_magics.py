@@ -151,6 +151,8 @@ def test_help_documents_every_command(shell: Any) -> None:
         ("%track runs --where 'metrics.acc >'", "bad expression at column"),
         ("%track params name='unclosed", "unclosed quote"),
         ("%track params model=object()", "not a JSON value"),
+        ("%track data fn=(lambda x: x)", "cannot hash a function"),
+        ("%track params big='x'*100000", "over the 64 KB limit"),
     ],
 )
 def test_bad_input_is_a_one_line_error(
