@@ -2,7 +2,10 @@
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction, so several kernels, workers and the
 server can write at once. Hot rows (metrics, cell executions) are buffered and written in
-batches by a background thread; any read in this process flushes that buffer first.
+bounded batches by a background thread (cell rows in the pauses between cells); any read in
+this process flushes that buffer first. sqlite-utils defines and migrates the schema; rows are
+written with plain parameterized SQL, which keeps pandas out of a process that never asked
+for it.
 """
 
 from __future__ import annotations
