@@ -4,8 +4,9 @@ The hooks run on every cell, so the work done in the cell's thread is kept to ti
 source hash, the names a cell assigns (to hash the data it wrote before the next cell can
 change it) and handing the row over. What it showed is hashed in the store's writer thread;
 the names it read and wrote are worked out from its source when the run ends
-(``cellcode``). The module IPython parsed is kept by wrapping the shell's ``ast_parse``,
-not by an AST transformer: any transformer makes IPython walk every cell's tree again.
+(``cellcode``). The assigned names come from the module IPython parses, seen by wrapping
+the shell's ``ast_parse`` rather than by an AST transformer: any transformer makes IPython
+walk every cell's tree again.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class CellCapture:
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
-        self._module: ast.Module | None = None
+        self._assigned: list[str] | None = None
         self._started: tuple[runs.Run | None, float, float] | None = None
         self._outputs: list[str] = []
         self._recording = False
@@ -91,7 +92,7 @@ class CellCapture:
     def pre_run_cell(self, info: Any) -> None:
         """Note the start of a cell."""
         try:
-            self._module = None
+            self._assigned = None
             self._outputs.clear()
             active = runs.active_run()
             self._recording = active is not None
@@ -117,7 +118,7 @@ class CellCapture:
             self._untap_stdout()
             self._recording = False
             self._started = None
-            self._module = None
+            self._assigned = None
 
     def _record(self, result: Any) -> None:
         started = self._started
@@ -144,10 +145,11 @@ class CellCapture:
             run.log_params(params)
         seq = run.current_cell if run is run_at_start and run.current_cell else run.next_cell_seq()
         error = result.error_in_exec or result.error_before_exec
-        module = self._module
+        assigned = self._assigned
         if source.startswith("%%track"):
             # The whole-cell run: IPython parsed only the magic call, so read the body itself.
-            module = parse_cell(source)
+            body = parse_cell(source)
+            assigned = assigned_names(body) if body is not None else None
         row: dict[str, Any] = {
             "seq": seq,
             "execution_count": result.execution_count,
@@ -158,7 +160,7 @@ class CellCapture:
             "duration": duration,
             "error": type(error).__name__ if error is not None else None,
             "error_value": str(error)[:_MAX_ERROR_VALUE] if error is not None else None,
-            "data_hashes": self._hash_written_data(module),
+            "data_hashes": self._hash_written_data(assigned),
         }
         self._untap_stdout()
         outputs = self._outputs
@@ -172,12 +174,12 @@ class CellCapture:
         if writer_error is not None:
             self._warn(writer_error)
 
-    def _hash_written_data(self, module: ast.Module | None) -> dict[str, str] | None:
-        if module is None:
+    def _hash_written_data(self, assigned: list[str] | None) -> dict[str, str] | None:
+        if not assigned:
             return None
         namespace = self.shell.user_ns
         hashes: dict[str, str] = {}
-        for name in assigned_names(module):
+        for name in assigned:
             value = namespace.get(name)
             if value is not None and hashing.is_data(value):
                 try:
@@ -189,7 +191,7 @@ class CellCapture:
     # -- the parsed cell and its outputs ------------------------------------------------
 
     def _keep_parsed_cells(self) -> None:
-        """Keep the module IPython parses for each cell (to see which names it assigns)."""
+        """Note which names each cell assigns, from the module IPython parses for it."""
         compiler = self.shell.compile
         original = getattr(compiler, "ast_parse", None)
         if original is None:
@@ -197,8 +199,10 @@ class CellCapture:
 
         def ast_parse(source: Any, *args: Any, **kwargs: Any) -> Any:
             module = original(source, *args, **kwargs)
-            if self._module is None:
-                self._module = module
+            # Only the names: holding the tree until the cell ends would make the garbage
+            # collector walk it again and move its freeing into the post-run hook.
+            if self._assigned is None and isinstance(module, ast.Module):
+                self._assigned = assigned_names(module)
             return module
 
         try:
