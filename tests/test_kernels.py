@@ -170,3 +170,24 @@ def test_papermill_run_records_injected_parameters(
     assert record.row["notebook"] == "param.ipynb"
     assert record.row["linear"] is True, record.row["linear_reasons"]
     assert os.path.exists(tmp_path / "param.out.ipynb")
+
+
+def test_a_kernel_shut_down_by_its_server_ends_the_run_finished(kernel: Any) -> None:
+    manager, client = kernel
+    execute(client, CELLS["c-start"].format(name="closed"))
+    execute(client, "%track metric progress=1.0")
+    client.stop_channels()
+    manager.shutdown_kernel(now=False)
+    record = mlops.get_run("closed")
+    assert record.status == "finished"
+    assert record.metrics == {"progress": 1.0}
+
+
+def test_a_terminated_kernel_leaves_a_killed_run(kernel: Any) -> None:
+    manager, client = kernel
+    execute(client, CELLS["c-start"].format(name="terminated-kernel"))
+    os.kill(manager.provisioner.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while manager.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mlops.get_run("terminated-kernel").status == "killed"
