@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import hashing
 from .errors import InvalidValueError, NoActiveRunError
 from .store import Store, open_store
+from .threads import start_background
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -405,13 +406,9 @@ def start_run(
     if notebook_path is not None and notebook_path.is_file():
         row["notebook_hash_start"] = hashing.hash_file(notebook_path)
     store.insert_run(row, tag_values)
-    run._env_thread = threading.Thread(
-        target=run._capture_environment,
-        args=(Path.cwd(),),
-        name="jupyter-mlops-environment",
-        daemon=True,
+    run._env_thread = start_background(
+        run._capture_environment, "jupyter-mlops-environment", Path.cwd()
     )
-    run._env_thread.start()
     with _state_lock:
         _active = run
         _last_started = run
@@ -568,10 +565,7 @@ def _ensure_heartbeat() -> None:
     global _heartbeat_thread
     with _state_lock:
         if _heartbeat_thread is None or not _heartbeat_thread.is_alive():
-            _heartbeat_thread = threading.Thread(
-                target=_heartbeat_loop, name="jupyter-mlops-heartbeat", daemon=True
-            )
-            _heartbeat_thread.start()
+            _heartbeat_thread = start_background(_heartbeat_loop, "jupyter-mlops-heartbeat")
 
 
 def _heartbeat_loop() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AmbiguousRunError, MlopsError, RunNotFoundError, StoreNotFoundError
+from .threads import start_background
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -223,10 +224,7 @@ class Store:
     def _start_writer(self) -> None:
         with self._lock:
             if self._writer is None and not self._closed:
-                self._writer = threading.Thread(
-                    target=self._write_loop, name="jupyter-mlops-writer", daemon=True
-                )
-                self._writer.start()
+                self._writer = start_background(self._write_loop, "jupyter-mlops-writer")
 
     def cell_running(self, running: bool) -> None:
         """Told by cell capture when a cell starts and ends (cell rows wait for a pause)."""

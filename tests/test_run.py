@@ -197,7 +197,10 @@ if mode == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
 elif mode == "term":
     print("ready", flush=True)
-    time.sleep(60)
+    # Short sleeps: a signal the system hands to another thread (numpy's and pyarrow's
+    # pools take them too) runs its Python handler only when the main thread next wakes.
+    for _ in range(1200):
+        time.sleep(0.05)
 elif mode == "exit":
     sys.exit(0)
 """
