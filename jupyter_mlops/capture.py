@@ -1,8 +1,8 @@
 """Cell capture: IPython events record every cell executed while a run is active.
 
 The hooks run on every cell, so the work done in the cell's thread is kept to timing, the
-source hash, the names a cell assigns (to hash the data it wrote before the next cell can
-change it) and handing the row over. What it showed is hashed in the store's writer thread;
+names a cell assigns (to hash the data it wrote before the next cell can change it) and
+handing the row over. Its source and what it showed are hashed in the store's writer thread;
 the names it read and wrote are worked out from its source when the run ends
 (``cellcode``). The assigned names come from the module IPython parses, seen by wrapping
 the shell's ``ast_parse`` rather than by an AST transformer: any transformer makes IPython
@@ -25,7 +25,7 @@ from typing import Any
 from . import hashing
 from . import run as runs
 from .cellcode import assigned_names, literal_assignments, parse_cell
-from .linearity import is_injected_parameters
+from .linearity import INJECTED_HEADER, is_injected_parameters
 
 __all__ = ["CellCapture", "quiet"]
 
@@ -136,7 +136,7 @@ class CellCapture:
                 run = run_at_start
             elif last is not None and last.start_time >= start_time:
                 run = last
-        if is_injected_parameters(source):
+        if source.startswith(INJECTED_HEADER) and is_injected_parameters(source):
             self._pending_params.update(literal_assignments(parse_cell(source)))
         if run is None:
             return
@@ -155,7 +155,6 @@ class CellCapture:
             "execution_count": result.execution_count,
             "cell_id": getattr(info, "cell_id", None),
             "source": source,
-            "source_hash": hashing.hash_bytes(source),
             "start_time": start_time,
             "duration": duration,
             "error": type(error).__name__ if error is not None else None,
@@ -165,7 +164,7 @@ class CellCapture:
         self._untap_stdout()
         outputs = self._outputs
         self._outputs = []
-        run.record_cell(row, complete=_OutputHash(outputs) if outputs else None)
+        run.record_cell(row, complete=_Hashes(outputs))
         if run.status != "running":
             run.store.flush()  # the run ended in this cell: nothing more will flush it soon
         if run.current_cell == seq:
@@ -300,8 +299,8 @@ def quiet() -> Iterator[None]:
         _quiet.depth -= 1
 
 
-class _OutputHash:
-    """Hashes what a cell showed, in the store's writer thread rather than in the cell."""
+class _Hashes:
+    """Hashes a cell's source and what it showed, in the store's writer, not in the cell."""
 
     __slots__ = ("outputs",)
 
@@ -309,7 +308,10 @@ class _OutputHash:
         self.outputs = outputs
 
     def __call__(self, row: dict[str, Any]) -> None:
-        row["output_hash"] = hashing.hash_bytes(hashing.sanitize_output("".join(self.outputs)))
+        row["source_hash"] = hashing.hash_bytes(row["source"])
+        if self.outputs:
+            text = hashing.sanitize_output("".join(self.outputs))
+            row["output_hash"] = hashing.hash_bytes(text)
 
 
 def _restore_attribute(holder: Any, name: str) -> None:
