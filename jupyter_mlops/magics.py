@@ -283,7 +283,7 @@ class TrackMagics(Magics):
         from .tables import format_value
 
         lines = [
-            f"run {run.name!r} ({run.id[:12]}), running, {run._cell_seq} cell(s) recorded",
+            f"run {run.name!r} ({run.id[:12]}), running, {run.cells_recorded} cell(s) recorded",
             f"store: {run.store.directory}",
         ]
         if record["params"]:
@@ -298,16 +298,17 @@ class TrackMagics(Magics):
         positional, options = _options(
             words, {"notebook": False, "where": False, "limit": False}, "runs"
         )
-        where = " ".join(positional) if positional and "where" not in options else None
-        if positional and where is None:
-            raise MagicUsageError(f"runs: unexpected {' '.join(positional)!r}")
+        if positional:
+            raise MagicUsageError(
+                f"runs: unexpected {' '.join(positional)!r} (filter with --where 'EXPR')"
+            )
         limit = options.get("limit", ["20"])[0]
         if not limit.isdigit():
             raise MagicUsageError(f"runs: --limit wants a number, got {limit!r}")
         from .tables import runs_table
 
         found = runs.list_runs(
-            where=_unquote(options["where"][0]) if "where" in options else where,
+            where=_unquote(options["where"][0]) if "where" in options else None,
             notebook=options.get("notebook", [None])[0],
             limit=int(limit),
         )

@@ -203,6 +203,11 @@ class Run:
             self.id, {_checked_key("tag", k): _tag_value(k, v) for k, v in tags.items()}
         )
 
+    @property
+    def cells_recorded(self) -> int:
+        """How many cells this run has recorded so far."""
+        return self._cell_seq
+
     def next_cell_seq(self) -> int:
         """The sequence number for the next captured cell of this run."""
         self._cell_seq += 1
@@ -407,7 +412,7 @@ def start_run(
         row["notebook_hash_start"] = hashing.hash_file(notebook_path)
     store.insert_run(row, tag_values)
     run._env_thread = start_background(
-        run._capture_environment, "jupyter-mlops-environment", Path.cwd()
+        run._capture_environment, "jupyter-mlops-environment", Path(row["cwd"])
     )
     with _state_lock:
         _active = run

@@ -317,3 +317,28 @@ def test_a_heartbeat_revives_a_run_thought_crashed() -> None:
     run.end()
     run.store.heartbeat(run.id, time.time())
     assert mlops.get_run("sleeper").status == "finished"
+
+
+def test_a_running_process_keeps_its_heartbeat_fresh() -> None:
+    child = (
+        "import time, jupyter_mlops as mlops, jupyter_mlops.run as r\n"
+        "r.HEARTBEAT_S = 0.05\n"
+        "run = mlops.start_run(name='beating')\n"
+        "time.sleep(1.0)\n"
+        "row = run.record().row\n"
+        "print(row['heartbeat'] - row['start_time'])\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", child], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) > 0.5
+
+
+def test_an_environment_is_stored_once(store: Store) -> None:
+    for name in ("one", "two"):
+        with mlops.start_run(name=name):
+            pass
+    first, second = mlops.get_run("one"), mlops.get_run("two")
+    assert first.row["env_id"] == second.row["env_id"] is not None
+    assert store.conn.execute("SELECT count(*) FROM environments").fetchone()[0] == 1
