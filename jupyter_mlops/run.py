@@ -242,8 +242,7 @@ class Run:
         notebook_path = self.notebook_path()
         if notebook_path is not None and notebook_path.is_file():
             fields["notebook_hash_end"] = hashing.hash_file(notebook_path)
-        self.store.flush()
-        cells = self.store.cells(self.id)
+        cells = self.store.cells(self.id)  # flushes this process's buffered rows first
         filled = fill_cell_facts(cells)
         if filled:
             self.store.set_cell_facts(self.id, filled)
