@@ -24,6 +24,8 @@ _EXPORTS = {
     "log_artifact": "run",
     "runs": "run",
     "get_run": "run",
+    "update_run": "run",
+    "delete_run": "run",
     "Run": "run",
     "RunRecord": "run",
     "content_hash": "hashing",
@@ -38,6 +40,7 @@ __all__ = [
     "__version__",
     "active_run",
     "content_hash",
+    "delete_run",
     "diff_runs",
     "end_run",
     "get_run",
@@ -51,6 +54,7 @@ __all__ = [
     "runs",
     "start_run",
     "unload_ipython_extension",
+    "update_run",
 ]
 
 if TYPE_CHECKING:
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
         Run,
         RunRecord,
         active_run,
+        delete_run,
         end_run,
         get_run,
         log_artifact,
@@ -71,6 +76,7 @@ if TYPE_CHECKING:
         log_params,
         runs,
         start_run,
+        update_run,
     )
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ __all__ = [
     "Run",
     "RunRecord",
     "active_run",
+    "delete_run",
     "end_run",
     "get_run",
     "log_artifact",
@@ -44,6 +45,7 @@ __all__ = [
     "reap_crashed",
     "runs",
     "start_run",
+    "update_run",
 ]
 
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
@@ -342,8 +344,25 @@ class RunRecord:
         env_id = self.row.get("env_id")
         return self.store.environment(env_id) if env_id else None
 
+    @property
+    def note(self) -> str | None:
+        """The free-text note on the run, if any."""
+        note = self.row.get("note")
+        return str(note) if note is not None else None
+
+    def replays(self) -> list[dict[str, Any]]:
+        """Replays of this run, newest first, each with its verdict and summary (no report)."""
+        rows = self.store.replays(original_id=self.id)
+        return [{k: v for k, v in row.items() if k != "report"} for row in rows]
+
+    def replay_of(self) -> dict[str, Any] | None:
+        """For a replay run: the replay that made it, with its verdict and whole report."""
+        rows = self.store.replays(replay_run_id=self.id)
+        return rows[0] if rows else None
+
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
-        """The run as plain data; ``full`` adds series, cells, datasets, artifacts, environment."""
+        """The run as plain data; ``full`` adds series, cells, datasets, artifacts, environment,
+        replays of it and, for a replay run, the replay that made it."""
         out = dict(self.row)
         out["params"] = self.params
         latest = self.store.latest_metrics([self.id])[self.id]
@@ -354,6 +373,8 @@ class RunRecord:
             out["datasets"] = self.datasets()
             out["artifacts"] = self.artifacts()
             out["environment"] = self.environment()
+            out["replays"] = self.replays()
+            out["replay_of"] = self.replay_of()
         return out
 
 
@@ -504,6 +525,43 @@ def list_runs(
     if limit is not None and limit < 0:
         raise InvalidValueError("limit", "must be zero or more")
     return store.list_runs(where=node, notebook=notebook_ref, limit=limit, offset=offset)
+
+
+def update_run(
+    ref: str,
+    *,
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    remove_tags: Sequence[str] = (),
+    note: str | None = None,
+    store: Store | None = None,
+) -> RunRecord:
+    """Rename a run, set or remove its tags, or set its note (``""`` clears it)."""
+    store = store or open_store(create=False)
+    run_id = store.resolve_run(ref)
+    if name is not None:
+        name = _checked_key("run", name)
+        store.update_run(run_id, name=name)
+    if tags:
+        store.set_tags(run_id, {_checked_key("tag", k): _tag_value(k, v) for k, v in tags.items()})
+    if remove_tags:
+        store.delete_tags(run_id, [_checked_key("tag", k) for k in remove_tags])
+    if note is not None:
+        if len(note.encode()) > MAX_PARAM_BYTES:
+            raise InvalidValueError("note", "is too long (at most 64 KB)")
+        store.update_run(run_id, note=note or None)
+    return RunRecord(store, store.get_run(run_id))
+
+
+def delete_run(ref: str, *, store: Store | None = None) -> str:
+    """Delete a run that is not running, with its params, metrics, cells and replays; its id."""
+    store = store or open_store(create=False)
+    reap_crashed(store)
+    run_id = store.resolve_run(ref)
+    if store.get_run(run_id)["status"] == "running":
+        raise InvalidValueError(ref, "the run is still running; end it before deleting it")
+    store.delete_run(run_id)
+    return run_id
 
 
 _FRAME_COLUMNS = (

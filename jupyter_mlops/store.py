@@ -69,6 +69,8 @@ RUN_COLUMNS = (
     "note",
 )
 _JSON_RUN_COLUMNS = ("linear_reasons",)
+# Tables whose rows belong to one run (``run_id``), children first for deletes.
+RUN_CHILD_TABLES = ("metrics", "latest_metrics", "cells", "datasets", "artifacts", "params", "tags")
 CELL_COLUMNS = (
     "run_id",
     "seq",
@@ -445,6 +447,64 @@ class Store:
         condition, args = _run_filter(where, notebook)
         return int(self.conn.execute(f"SELECT count(*) FROM runs r{condition}", args).fetchone()[0])
 
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and every row that belongs to it (blobs stay: others may share them)."""
+        self.flush()
+        with self.transaction() as conn:
+            for table in RUN_CHILD_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute(
+                "DELETE FROM replays WHERE original_id = ? OR replay_run_id = ?", (run_id, run_id)
+            )
+            conn.execute("UPDATE runs SET parent_id = NULL WHERE parent_id = ?", (run_id,))
+            if conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount == 0:
+                raise RunNotFoundError(run_id)
+
+    def delete_tags(self, run_id: str, keys: Sequence[str]) -> None:
+        """Remove tags of a run by key."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "DELETE FROM tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in keys]
+            )
+
+    # -- replays -----------------------------------------------------------------------------
+
+    def insert_replay(self, row: dict[str, Any]) -> None:
+        """Create a replay row (``report`` and ``options`` given as plain data)."""
+        with self.transaction():
+            _insert(self.conn, "replays", _encode_replay(row))
+
+    def update_replay(self, replay_id: str, **fields: Any) -> None:
+        """Set some columns of a replay."""
+        encoded = _encode_replay(fields)
+        if not encoded:
+            return
+        assignments = ", ".join(f"{_column(name)} = ?" for name in encoded)
+        with self.transaction() as conn:
+            conn.execute(
+                f"UPDATE replays SET {assignments} WHERE id = ?", [*encoded.values(), replay_id]
+            )
+
+    def get_replay(self, replay_id: str) -> dict[str, Any] | None:
+        """One replay's row, or None."""
+        rows = _dicts(self.conn.execute("SELECT * FROM replays WHERE id = ?", (replay_id,)))
+        return _decode_replay(rows[0]) if rows else None
+
+    def replays(
+        self, *, original_id: str | None = None, replay_run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Replays of an original run, or the replay that made a run; newest first."""
+        if original_id is not None:
+            sql, arg = "original_id = ?", original_id
+        elif replay_run_id is not None:
+            sql, arg = "replay_run_id = ?", replay_run_id
+        else:
+            raise ValueError("give original_id or replay_run_id")
+        cursor = self.conn.execute(
+            f"SELECT * FROM replays WHERE {sql} ORDER BY start_time DESC, id", (arg,)
+        )
+        return [_decode_replay(row) for row in _dicts(cursor)]
+
     # -- params, tags, metrics -------------------------------------------------------------
 
     def set_params(self, run_id: str, params: dict[str, str]) -> None:
@@ -719,7 +779,33 @@ def _migration_1(db: Database) -> None:
     db.table("environments").create({"id": str, "data": str, "captured_at": float}, pk="id")
 
 
-MIGRATIONS = [_migration_1]
+def _migration_2(db: Database) -> None:
+    db.table("replays").create(
+        {
+            "id": str,
+            "original_id": str,
+            "replay_run_id": str,
+            "mode": str,
+            "state": str,
+            "cells_done": int,
+            "cells_total": int,
+            "verdict": str,
+            "summary": str,
+            "report": str,
+            "options": str,
+            "pid": int,
+            "host": str,
+            "start_time": float,
+            "end_time": float,
+        },
+        pk="id",
+        not_null={"original_id", "mode", "state", "start_time"},
+    )
+    db.table("replays").create_index(["original_id", "start_time"])
+    db.table("replays").create_index(["replay_run_id"])
+
+
+MIGRATIONS = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -879,6 +965,21 @@ def _decode_run(row: dict[str, Any]) -> dict[str, Any]:
             row[column] = json.loads(row[column])
     if row.get("linear") is not None:
         row["linear"] = bool(row["linear"])
+    return row
+
+
+def _encode_replay(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("report", "options"):
+        if key in out and out[key] is not None:
+            out[key] = json.dumps(out[key], allow_nan=True)
+    return out
+
+
+def _decode_replay(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("report", "options"):
+        if row.get(key):
+            row[key] = json.loads(row[key])
     return row
 
 

@@ -342,3 +342,32 @@ def test_an_environment_is_stored_once(store: Store) -> None:
     first, second = mlops.get_run("one"), mlops.get_run("two")
     assert first.row["env_id"] == second.row["env_id"] is not None
     assert store.conn.execute("SELECT count(*) FROM environments").fetchone()[0] == 1
+
+
+def test_update_run_renames_tags_and_notes(tmp_path: Path) -> None:
+    with mlops.start_run(name="first", tags={"a": "1", "b": "2"}) as run:
+        mlops.log_metric("acc", 0.5)
+    record = mlops.update_run(run.id, name="renamed", tags={"c": 3}, remove_tags=["a"], note="ok")
+    assert record.name == "renamed"
+    assert record.tags == {"b": "2", "c": "3"}
+    assert record.note == "ok"
+    assert mlops.get_run("renamed").id == run.id
+    assert mlops.update_run(run.id, note="").note is None
+    with pytest.raises(InvalidValueError, match="run name"):
+        mlops.update_run(run.id, name="  ")
+
+
+def test_delete_run_removes_everything_but_refuses_a_running_run() -> None:
+    keep = mlops.start_run(name="keep")
+    mlops.log_metric("loss", 1.0)
+    with pytest.raises(InvalidValueError, match="still running"):
+        mlops.delete_run(keep.id)
+    keep.end()
+    with mlops.start_run(name="gone") as gone:
+        mlops.log_params({"lr": 0.1})
+        mlops.log_metric("loss", 2.0, step=3)
+    assert mlops.delete_run("gone") == gone.id
+    with pytest.raises(RunNotFoundError):
+        mlops.get_run(gone.id)
+    assert [r["id"] for r in open_store().list_runs()] == [keep.id]
+    assert mlops.get_run(keep.id).metrics == {"loss": 1.0}
