@@ -108,6 +108,9 @@ def load_ipython_extension(shell: Any) -> None:
             _capture.unregister()
         _capture = CellCapture(shell)
         _capture.register()
+    from .run import start_managed_run
+
+    start_managed_run()
 
 
 def unload_ipython_extension(shell: Any) -> None:

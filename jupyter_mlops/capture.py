@@ -30,6 +30,9 @@ from .linearity import INJECTED_HEADER, is_injected_parameters
 __all__ = ["CellCapture", "quiet"]
 
 _MAX_ERROR_VALUE = 1000
+# The cells a kernel ran before a run started are kept with it (so a replay can run them
+# first); a kernel that ran for days keeps only the latest ones.
+MAX_PRELUDE_CELLS = 2000
 _ABSENT = object()
 
 
@@ -144,6 +147,9 @@ class CellCapture:
             params, self._pending_params = self._pending_params, {}
             run.log_params(params)
         seq = run.current_cell if run is run_at_start and run.current_cell else run.next_cell_seq()
+        if not run.prelude_recorded:
+            run.prelude_recorded = True
+            self._record_prelude(run, result.execution_count)
         error = result.error_in_exec or result.error_before_exec
         assigned = self._assigned
         if source.startswith("%%track"):
@@ -172,6 +178,20 @@ class CellCapture:
         writer_error = run.store.writer_error()
         if writer_error is not None:
             self._warn(writer_error)
+
+    def _record_prelude(self, run: runs.Run, execution_count: Any) -> None:
+        """Keep the cells this kernel ran before the run started, from IPython's history."""
+        if not isinstance(execution_count, int) or execution_count <= 1:
+            return
+        history = getattr(self.shell.history_manager, "input_hist_raw", None)
+        if not history or len(history) < execution_count:
+            return
+        sources = history[1:execution_count][-MAX_PRELUDE_CELLS:]
+        first_count = execution_count - len(sources)
+        for index, source in enumerate(sources):
+            row = {"seq": index - len(sources), "execution_count": first_count + index}
+            row["source"] = source
+            run.record_cell(row, complete=_Hashes([]))
 
     def _hash_written_data(self, assigned: list[str] | None) -> dict[str, str] | None:
         if not assigned:

@@ -17,6 +17,7 @@ __all__ = [
     "cell_names",
     "literal_assignments",
     "parse_cell",
+    "random_draws",
     "seeds_in",
 ]
 
@@ -231,6 +232,124 @@ def seeds_in(module: ast.Module) -> list[str]:
             if keyword.arg in ("random_state", "seed") and isinstance(keyword.value, ast.Constant):
                 found.append(f"{keyword.arg}={keyword.value.value!r}")
     return found
+
+
+# Draws from a global generator (numpy's, the random module's, torch's): a seed set earlier
+# makes them repeat. Fresh generators made without a seed never repeat.
+_NOT_DRAWS = frozenset(
+    {
+        "seed",
+        "get_state",
+        "set_state",
+        "getstate",
+        "setstate",
+        "default_rng",
+        "RandomState",
+        "Generator",
+        "SeedSequence",
+        "manual_seed",
+        "PCG64",
+        "MT19937",
+        "Random",
+        "SystemRandom",
+    }
+)
+_TORCH_DRAWS = frozenset(
+    {
+        "rand",
+        "randn",
+        "randint",
+        "randperm",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "normal",
+        "bernoulli",
+        "multinomial",
+        "dropout",
+    }
+)
+# Functions and estimators that draw from numpy's global generator unless given
+# ``random_state``.
+_RANDOM_STATE_USERS = frozenset(
+    {
+        "train_test_split",
+        "shuffle",
+        "resample",
+        "RandomForestClassifier",
+        "RandomForestRegressor",
+        "ExtraTreesClassifier",
+        "ExtraTreesRegressor",
+        "GradientBoostingClassifier",
+        "GradientBoostingRegressor",
+        "HistGradientBoostingClassifier",
+        "HistGradientBoostingRegressor",
+        "KMeans",
+        "MiniBatchKMeans",
+        "MLPClassifier",
+        "MLPRegressor",
+        "SGDClassifier",
+        "SGDRegressor",
+        "ShuffleSplit",
+        "StratifiedShuffleSplit",
+        "TSNE",
+        "IsolationForest",
+        "make_classification",
+        "make_regression",
+        "make_blobs",
+        "DecisionTreeClassifier",
+        "DecisionTreeRegressor",
+        "BaggingClassifier",
+        "BaggingRegressor",
+        "AdaBoostClassifier",
+        "AdaBoostRegressor",
+    }
+)
+_DRAW_HINT = re.compile(r"random|rand|default_rng|RandomState|" + "|".join(_RANDOM_STATE_USERS))
+
+
+def random_draws(module: ast.Module) -> list[tuple[str, bool]]:
+    """Calls that draw random numbers, as written, each with whether it uses a fresh
+    unseeded generator (never repeatable) rather than a global one (repeatable once seeded)."""
+    found: list[tuple[str, bool]] = []
+    for node in ast.walk(module):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        chain = _attribute_chain(func)
+        name = chain[-1] if chain else None
+        text = ast.unparse(node)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        keywords = {k.arg for k in node.keywords}
+        if name in ("default_rng", "RandomState", "Random") and not node.args and not keywords:
+            found.append((text, True))
+        elif len(chain) >= 2 and (
+            (chain[-2] == "random" and name not in _NOT_DRAWS)
+            or (chain[0] == "torch" and name in _TORCH_DRAWS)
+        ):
+            found.append((text, False))
+        elif name in _RANDOM_STATE_USERS and not keywords & {"random_state", "seed"}:
+            if name == "shuffle" and len(chain) >= 2 and chain[-2] == "random":
+                continue  # counted above as a draw from random/np.random
+            found.append((text, False))
+    return found
+
+
+def _attribute_chain(node: ast.AST) -> list[str]:
+    """``np.random.rand`` as ``["np", "random", "rand"]`` (empty for other callables)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return parts[::-1]
+    return []
+
+
+def draws_random(source: str) -> bool:
+    """A cheap test of whether a cell's source may draw random numbers at all."""
+    return bool(_DRAW_HINT.search(source))
 
 
 def literal_assignments(module: ast.Module | None) -> dict[str, Any]:

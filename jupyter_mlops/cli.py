@@ -157,6 +157,304 @@ def diff_command(ctx: click.Context, run_a: str, run_b: str, output_format: str)
     click.echo(diff_text(diff))
 
 
+def _tolerances(values: tuple[str, ...]) -> dict[str, tuple[float, float] | float]:
+    """``--tol KEY=RTOL`` or ``--tol KEY=RTOL,ATOL`` into per-metric tolerances."""
+    out: dict[str, tuple[float, float] | float] = {}
+    for text in values:
+        key, sep, value = text.partition("=")
+        try:
+            numbers = [float(v) for v in value.split(",")] if sep and key.strip() else []
+        except ValueError:
+            numbers = []
+        if not 1 <= len(numbers) <= 2 or any(n < 0 or n != n for n in numbers):
+            raise click.BadParameter(
+                f"{text!r} is not KEY=RTOL or KEY=RTOL,ATOL", param_hint="--tol"
+            )
+        out[key.strip()] = numbers[0] if len(numbers) == 1 else (numbers[0], numbers[1])
+    return out
+
+
+def tolerance_options(command: F) -> F:
+    """The shared ``--rtol``, ``--atol`` and ``--tol`` options of replay and check."""
+    from .compare import DEFAULT_ATOL, DEFAULT_RTOL
+
+    command = click.option(
+        "--tol",
+        "tolerances",
+        multiple=True,
+        metavar="KEY=RTOL[,ATOL]",
+        help="A tolerance for one metric (repeatable), e.g. --tol loss=1e-3.",
+    )(command)
+    command = click.option(
+        "--atol",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_ATOL,
+        show_default=True,
+        help="Absolute tolerance of metrics.",
+    )(command)
+    return click.option(
+        "--rtol",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_RTOL,
+        show_default=True,
+        help="Relative tolerance of metrics: float noise passes, real change fails.",
+    )(command)
+
+
+@cli.command("replay")
+@click.argument("run")
+@click.option(
+    "--mode",
+    type=click.Choice(["recorded", "file"]),
+    default="recorded",
+    show_default=True,
+    help="recorded: the cells the run executed, in the order they ran; "
+    "file: the saved notebook top to bottom with the run's params.",
+)
+@tolerance_options
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
+@click.option(
+    "--kernel", "kernel_name", help="Kernel name (default: the notebook's, else python3)."
+)
+@click.option(
+    "--notebook",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File mode: run this notebook instead of the run's own.",
+)
+@click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@click.option("--replay-id", hidden=True)
+@format_option
+@click.pass_context
+@friendly_errors
+def replay_command(
+    ctx: click.Context,
+    run: str,
+    mode: str,
+    rtol: float,
+    atol: float,
+    tolerances: tuple[str, ...],
+    timeout: float | None,
+    kernel_name: str | None,
+    notebook: Path | None,
+    progress: bool,
+    replay_id: str | None,
+    output_format: str,
+) -> None:
+    """Re-execute RUN in a fresh kernel and say whether it reproduced.
+
+    Exits 0 when it reproduced (within tolerance counts), 1 when it diverged or failed.
+    """
+    from .replay import replay, report_text, verdict_exit_code
+
+    report = replay(
+        run,
+        mode=mode,
+        rtol=rtol,
+        atol=atol,
+        tolerances=_tolerances(tolerances),
+        timeout=timeout,
+        kernel_name=kernel_name,
+        notebook=notebook,
+        progress=progress,
+        replay_id=replay_id,
+        store=_store(ctx),
+    )
+    if output_format == "json":
+        _emit_json(report)
+    else:
+        click.echo(report_text(report))
+    sys.exit(verdict_exit_code(report))
+
+
+class _SweepCommand(click.Command):
+    """Reads ``-p NAME VALUE [VALUE ...]``: every value up to the next option is NAME's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        grouped: list[str] = []
+        index = 0
+        while index < len(args):
+            token = args[index]
+            if token in ("-p", "--param"):
+                if index + 1 >= len(args):
+                    raise click.UsageError("-p needs a NAME and at least one VALUE", ctx=ctx)
+                name, values = args[index + 1], []
+                index += 2
+                while index < len(args) and not _is_option(args[index]):
+                    values.append(args[index])
+                    index += 1
+                if not values:
+                    raise click.UsageError(f"-p {name} needs at least one VALUE", ctx=ctx)
+                grouped += ["--param", json.dumps([name, values])]
+                continue
+            grouped.append(token)
+            index += 1
+        return super().parse_args(ctx, grouped)
+
+
+def _is_option(token: str) -> bool:
+    if not token.startswith("-") or token == "-":
+        return False
+    try:
+        float(token)  # a negative number is a value
+    except ValueError:
+        return True
+    return False
+
+
+@cli.command("sweep", cls=_SweepCommand)
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME VALUE [VALUE ...]",
+    help="A param and its values (repeatable); values are read as YAML: 0.1, true, rf.",
+)
+@click.option(
+    "-f",
+    "--grid",
+    "grid_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A YAML file of NAME: [VALUES]; -p values are added to it.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the executed notebooks go (default: .mlops/sweeps/SWEEP_ID/).",
+)
+@click.option(
+    "--cwd",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Working directory of the kernels (default: the notebook's folder).",
+)
+@click.option("--kernel", "kernel_name", help="Kernel name (default: the notebook's).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
+@click.option("--progress/--no-progress", default=True, help="A progress bar over the points.")
+@format_option
+@click.pass_context
+@friendly_errors
+def sweep_command(
+    ctx: click.Context,
+    notebook: Path,
+    params: tuple[str, ...],
+    grid_file: Path | None,
+    workers: int,
+    output_dir: Path | None,
+    cwd: Path | None,
+    kernel_name: str | None,
+    timeout: float | None,
+    progress: bool,
+    output_format: str,
+) -> None:
+    """Run NOTEBOOK over the cartesian grid of params with Papermill.
+
+    Each point is a tracked run of kind sweep (the notebook need not mention the tracker).
+    Example: jupyter mlops sweep train.ipynb -p lr 0.1 0.01 -p depth 3 5 --workers 2
+    Exits 1 when any point failed.
+    """
+    from .store import open_store
+    from .sweep import load_grid, parse_value, sweep, sweep_table
+
+    grid: dict[str, list[Any]] = load_grid(grid_file) if grid_file else {}
+    for encoded in params:
+        try:
+            name, values = json.loads(encoded)
+        except ValueError:
+            raise click.BadParameter("use -p NAME VALUE [VALUE ...]", param_hint="-p") from None
+        grid[name] = [parse_value(v) for v in values]
+    if not grid:
+        raise click.UsageError("give the grid with -p NAME VALUE ... or -f grid.yaml")
+    directory = ctx.obj.get("store_dir") if ctx.obj else None
+    result = sweep(
+        notebook,
+        grid,
+        workers=workers,
+        output_dir=output_dir,
+        cwd=cwd,
+        kernel_name=kernel_name,
+        timeout=timeout,
+        progress=progress,
+        store=open_store(Path(directory) if directory else None),
+    )
+    if output_format == "json":
+        _emit_json(result)
+    else:
+        click.echo(sweep_table(result))
+    sys.exit(1 if result["failed"] else 0)
+
+
+@cli.command("check")
+@click.argument("target", metavar="RUN_OR_NOTEBOOK")
+@click.option(
+    "--metric",
+    "thresholds",
+    multiple=True,
+    metavar="KEY>=X",
+    help="A metric threshold the new run must meet (repeatable): acc>=0.9, loss<0.5.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the checks as JUnit XML here.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["recorded", "file"]),
+    help="Replay mode (default: recorded for a run, file for a notebook).",
+)
+@tolerance_options
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
+@click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@format_option
+@click.pass_context
+@friendly_errors
+def check_command(
+    ctx: click.Context,
+    target: str,
+    thresholds: tuple[str, ...],
+    junit: Path | None,
+    mode: str | None,
+    rtol: float,
+    atol: float,
+    tolerances: tuple[str, ...],
+    timeout: float | None,
+    progress: bool,
+    output_format: str,
+) -> None:
+    """A CI gate: replay RUN (or run NOTEBOOK against its newest earlier run), apply the
+    metric thresholds, exit 1 if anything failed.
+    """
+    from .check import check, check_text, parse_threshold, write_junit
+    from .store import open_store
+
+    limits = [parse_threshold(text) for text in thresholds]
+    directory = ctx.obj.get("store_dir") if ctx.obj else None
+    result = check(
+        target,
+        limits,
+        mode=mode,
+        rtol=rtol,
+        atol=atol,
+        tolerances=_tolerances(tolerances),
+        timeout=timeout,
+        progress=progress,
+        store=open_store(Path(directory) if directory else None),
+    )
+    if junit is not None:
+        write_junit(result, junit)
+    if output_format == "json":
+        _emit_json(result)
+    else:
+        click.echo(check_text(result))
+    sys.exit(0 if result["passed"] else 1)
+
+
 def main() -> None:
     """Entry point of the ``jupyter-mlops`` script."""
     cli(prog_name="jupyter mlops")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ __all__ = [
     "MagicUsageError",
     "MlopsError",
     "NoActiveRunError",
+    "ReplayNotFoundError",
     "RunNotFoundError",
     "StoreNotFoundError",
     "UnhashableError",
@@ -94,3 +95,11 @@ class ExpressionError(MlopsError):
 
 class MagicUsageError(MlopsError):
     """A ``%track`` line could not be understood."""
+
+
+class ReplayNotFoundError(MlopsError):
+    """No replay has this id."""
+
+    def __init__(self, replay_id: str) -> None:
+        self.replay_id = replay_id
+        super().__init__(f"no replay with id {replay_id!r}")

@@ -60,6 +60,12 @@ ENV_KIND = "JUPYTER_MLOPS_KIND"
 ENV_PARENT = "JUPYTER_MLOPS_PARENT"
 ENV_SWEEP = "JUPYTER_MLOPS_SWEEP"
 ENV_NOTEBOOK = "JUPYTER_MLOPS_NOTEBOOK"
+# Set by our launchers for a kernel whose whole notebook is one run, started when the
+# extension loads: the run's id and name, and how many leading cells replay a prelude.
+ENV_AUTOSTART = "JUPYTER_MLOPS_AUTOSTART"
+ENV_RUN_ID = "JUPYTER_MLOPS_RUN_ID"
+ENV_RUN_NAME = "JUPYTER_MLOPS_RUN_NAME"
+ENV_PRELUDE = "JUPYTER_MLOPS_PRELUDE"
 
 _HOST = socket.gethostname()
 _active: Run | None = None
@@ -86,9 +92,18 @@ class Run:
         self._cell_seq = 0
         self._env_thread: threading.Thread | None = None
         self._env_id: str | None = None
+        # A managed run is the whole notebook of a launched kernel (replay, sweep, check): the
+        # notebook's own start and end calls join it instead of starting or ending runs.
+        self.managed = False
+        self.prelude_cells = 0
+        self.prelude_recorded = False
 
     def __repr__(self) -> str:
         return f"<Run {self.name!r} {self.id[:12]} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        """The run as a card in a notebook (what the store holds about it now)."""
+        return self.record()._repr_html_()
 
     def __enter__(self) -> Run:
         return self
@@ -211,7 +226,10 @@ class Run:
         return self._cell_seq
 
     def next_cell_seq(self) -> int:
-        """The sequence number for the next captured cell of this run."""
+        """The sequence number for the next captured cell of this run (prelude cells: < 0)."""
+        if self.prelude_cells:
+            self.prelude_cells -= 1
+            return -(self.prelude_cells + 1)
         self._cell_seq += 1
         return self._cell_seq
 
@@ -224,12 +242,19 @@ class Run:
 
     # -- ending ----------------------------------------------------------------------------
 
-    def end(self, status: str = "finished", *, error: str | None = None) -> None:
-        """End the run with a status; its buffered rows are written first."""
+    def end(
+        self, status: str = "finished", *, error: str | None = None, final: bool = False
+    ) -> None:
+        """End the run with a status; its buffered rows are written first.
+
+        A managed run ends only when its kernel does (``final``), not at the notebook's own end.
+        """
         global _active
         if status not in STATUSES or status == "running":
             allowed = ", ".join(s for s in STATUSES if s != "running")
             raise InvalidValueError("status", f"{status!r} is not one of {allowed}")
+        if self.managed and not final:
+            return
         with _state_lock:
             if self.status != "running":
                 return
@@ -306,6 +331,12 @@ class RunRecord:
     def __repr__(self) -> str:
         return f"<RunRecord {self.name!r} {self.id[:12]} {self.status}>"
 
+    def _repr_html_(self) -> str:
+        """The run as a card in a notebook: status, params, latest metrics (text escaped)."""
+        from .widgets import run_html  # imported here: run.py stays light
+
+        return run_html(self)
+
     @property
     def params(self) -> dict[str, Any]:
         """The run's params."""
@@ -330,6 +361,10 @@ class RunRecord:
         cells = self.store.cells(self.id)
         fill_cell_facts(cells)  # a run still going has not worked these out yet
         return cells
+
+    def prelude(self) -> list[dict[str, Any]]:
+        """The cells its kernel ran before the run started (sources and execution counts)."""
+        return self.store.cells(self.id, prelude=True)
 
     def datasets(self) -> list[dict[str, Any]]:
         """The datasets the run recorded."""
@@ -389,6 +424,7 @@ def start_run(
     kind: str | None = None,
     parent: str | None = None,
     store: Store | None = None,
+    run_id: str | None = None,
 ) -> Run:
     """Start a run and make it this process's active run (ending any active one first)."""
     global _active, _last_started
@@ -401,6 +437,11 @@ def start_run(
     store = store or open_store()
     with _state_lock:
         previous = _active
+    if previous is not None and previous.managed:
+        # The launched kernel's notebook starts "its" run: it is the managed one.
+        if tag_values:
+            store.set_tags(previous.id, tag_values)
+        return previous
     if previous is not None:
         warnings.warn(
             f"jupyter-mlops: ended the active run {previous.name!r} to start a new one",
@@ -411,7 +452,7 @@ def start_run(
         notebook = os.environ.get(ENV_NOTEBOOK) or (notebook_hint() if notebook_hint else None)
     notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
     now = time.time()
-    run_id = uuid.uuid4().hex
+    run_id = run_id or uuid.uuid4().hex
     row: dict[str, Any] = {
         "id": run_id,
         "name": name or _default_name(notebook_ref, now),
@@ -439,6 +480,19 @@ def start_run(
         _last_started = run
     _install_process_hooks()
     _ensure_heartbeat()
+    return run
+
+
+def start_managed_run() -> Run | None:
+    """In a kernel our launchers started: the run that the whole notebook is (else None)."""
+    if not os.environ.get(ENV_AUTOSTART) or active_run() is not None:
+        return None
+    run = start_run(
+        name=os.environ.get(ENV_RUN_NAME) or None, run_id=os.environ.get(ENV_RUN_ID) or None
+    )
+    run.managed = True
+    run.prelude_recorded = True
+    run.prelude_cells = int(os.environ.get(ENV_PRELUDE) or 0)
     return run
 
 
@@ -513,9 +567,12 @@ def list_runs(
     notebook: str | Path | None = None,
     limit: int | None = None,
     offset: int = 0,
+    order_by: str | None = None,
+    descending: bool = True,
     store: Store | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs newest first as dicts with ``params``, ``metrics`` and ``tags``."""
+    """Runs newest first (or by ``order_by``: a column, ``params.K``, ``metrics.K``) as dicts
+    with ``params``, ``metrics`` and ``tags``."""
     from .query import parse_expression
 
     store = store or open_store(create=False)
@@ -524,7 +581,26 @@ def list_runs(
     notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
     if limit is not None and limit < 0:
         raise InvalidValueError("limit", "must be zero or more")
-    return store.list_runs(where=node, notebook=notebook_ref, limit=limit, offset=offset)
+    return store.list_runs(
+        where=node,
+        notebook=notebook_ref,
+        limit=limit,
+        offset=offset,
+        order_by=order_by,
+        descending=descending,
+    )
+
+
+def count_runs(
+    *, where: str | None = None, notebook: str | Path | None = None, store: Store | None = None
+) -> int:
+    """How many runs ``list_runs`` with the same filters would give without a limit."""
+    from .query import parse_expression
+
+    store = store or open_store(create=False)
+    node = parse_expression(where) if where else None
+    notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
+    return store.count_runs(where=node, notebook=notebook_ref)
 
 
 def update_run(
@@ -656,7 +732,7 @@ def _install_process_hooks() -> None:
             run = _active
             if run is not None:
                 with contextlib.suppress(Exception):
-                    run.end("killed", error="terminated by SIGTERM")
+                    run.end("killed", error="terminated by SIGTERM", final=True)
             if callable(previous):
                 previous(signum, frame)
             else:
@@ -673,7 +749,7 @@ def _end_at_exit() -> None:
     run = _active
     if run is not None:
         try:
-            run.end("finished")
+            run.end("finished", final=True)
         except Exception as exc:
             warnings.warn(f"jupyter-mlops: could not end the run at exit: {exc}", stacklevel=1)
     close_all()
@@ -848,3 +924,36 @@ def _boot_time() -> float:
             if line.startswith("btime "):
                 return float(line.split()[1])
     raise ValueError("no btime in /proc/stat")
+
+
+def list_runs_page(
+    *,
+    where: str | None = None,
+    notebook: str | Path | None = None,
+    statuses: Sequence[str] = (),
+    limit: int = 50,
+    offset: int = 0,
+    store: Store | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of runs newest first, and how many runs match in all (the sidebar's list)."""
+    from .query import BoolOp, Comparison, Node, parse_expression
+
+    store = store or open_store(create=False)
+    if limit < 0 or offset < 0:
+        raise InvalidValueError("limit" if limit < 0 else "offset", "must be zero or more")
+    for status in statuses:
+        if status not in STATUSES:
+            raise InvalidValueError("status", f"{status!r} is not one of {', '.join(STATUSES)}")
+    reap_crashed(store)
+    node: Node | None = parse_expression(where) if where else None
+    # The status filter is joined to the parsed tree, never pasted into the expression text.
+    status_node: Node | None = None
+    for status in dict.fromkeys(statuses):
+        test = Comparison("status", None, "=", status, 0)
+        status_node = test if status_node is None else BoolOp("or", status_node, test)
+    if status_node is not None:
+        node = status_node if node is None else BoolOp("and", node, status_node)
+    notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
+    page = store.list_runs(where=node, notebook=notebook_ref, limit=limit, offset=offset)
+    total = store.count_runs(where=node, notebook=notebook_ref)
+    return page, total

@@ -22,7 +22,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AmbiguousRunError, MlopsError, RunNotFoundError, StoreNotFoundError
+from .errors import (
+    AmbiguousRunError,
+    InvalidValueError,
+    MlopsError,
+    RunNotFoundError,
+    StoreNotFoundError,
+)
 from .threads import start_background
 
 if TYPE_CHECKING:
@@ -421,12 +427,17 @@ class Store:
         notebook: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        order_by: str | None = None,
+        descending: bool = True,
     ) -> list[dict[str, Any]]:
-        """Runs newest first, each with ``params``, ``metrics`` (latest) and ``tags``."""
+        """Runs newest first (or by ``order_by``: a run column, ``params.K`` or ``metrics.K``,
+        missing values last), each with ``params``, ``metrics`` (latest) and ``tags``."""
         self.flush()
         condition, args = _run_filter(where, notebook)
         query = f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r{condition}"
-        query += " ORDER BY r.start_time DESC, r.id"
+        order, order_args = _run_order(order_by, descending)
+        query += order
+        args.extend(order_args)
         if limit is not None:
             query += " LIMIT ? OFFSET ?"
             args.extend([limit, offset])
@@ -558,13 +569,29 @@ class Store:
             for step, value, at, cell in cursor
         ]
 
-    def cells(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's cell executions in the order they ran."""
+    def metric_points_since(
+        self, run_id: str, key: str, after: int = 0
+    ) -> tuple[list[tuple[int, float]], int]:
+        """(step, value) of one metric's points logged after position ``after`` (0 for all),
+        in logging order, and the position to pass next time."""
+        self.flush()
+        rows = self.conn.execute(
+            "SELECT rowid, step, value FROM metrics WHERE run_id = ? AND key = ? AND rowid > ?"
+            " ORDER BY rowid",
+            (run_id, key, after),
+        ).fetchall()
+        if not rows:
+            return [], after
+        return [(step, _metric_value(value)) for _, step, value in rows], int(rows[-1][0])
+
+    def cells(self, run_id: str, *, prelude: bool = False) -> list[dict[str, Any]]:
+        """A run's cell executions in the order they ran; ``prelude``: only the cells its
+        kernel ran before it started (their ``seq`` is below 1)."""
         self.flush()
         cursor = self.conn.execute(
             "SELECT seq, execution_count, cell_id, source, source_hash, start_time, duration,"
             " error, error_value, reads, writes, data_hashes, seeds, output_hash"
-            " FROM cells WHERE run_id = ? ORDER BY seq",
+            f" FROM cells WHERE run_id = ? AND seq {'<= 0' if prelude else '> 0'} ORDER BY seq",
             (run_id,),
         )
         rows = _dicts(cursor)
@@ -887,6 +914,47 @@ def _run_filter(where: Node | None, notebook: str | None) -> tuple[str, list[Any
     if not clauses:
         return "", args
     return " WHERE " + " AND ".join(f"({c})" for c in clauses), args
+
+
+# What runs can be ordered by besides ``params.K`` and ``metrics.K``.
+_ORDER_FIELDS = {
+    "start_time": "r.start_time",
+    "end_time": "r.end_time",
+    "duration": "r.end_time - r.start_time",
+    "name": "r.name",
+    "status": "r.status",
+    "kind": "r.kind",
+    "notebook": "r.notebook",
+    "id": "r.id",
+}
+
+
+def _run_order(order_by: str | None, descending: bool) -> tuple[str, list[Any]]:
+    """An ``ORDER BY`` over ``runs r`` (missing values last, newest first on ties)."""
+    direction = "DESC" if descending else "ASC"
+    args: list[Any] = []
+    if order_by is None or order_by == "start_time":
+        return f" ORDER BY r.start_time {direction}, r.id", args
+    if order_by in _ORDER_FIELDS:
+        expression = _ORDER_FIELDS[order_by]
+    else:
+        field, _, key = order_by.partition(".")
+        if field == "params" and key:
+            expression = (
+                "(SELECT json_extract(p.value, '$') FROM params p"
+                " WHERE p.run_id = r.id AND p.key = ?)"
+            )
+        elif field == "metrics" and key:
+            expression = (
+                "(SELECT m.value FROM latest_metrics m WHERE m.run_id = r.id AND m.key = ?)"
+            )
+        else:
+            known = ", ".join(_ORDER_FIELDS)
+            raise InvalidValueError(
+                "order_by", f"{order_by!r} is not one of {known}, params.KEY or metrics.KEY"
+            )
+        args.append(key)
+    return f" ORDER BY {expression} {direction} NULLS LAST, r.start_time DESC, r.id", args
 
 
 def _compare(column: str, op: str, value: Any) -> tuple[str, list[Any]]:

@@ -1,0 +1,307 @@
+"""Run a notebook in a fresh kernel with Papermill, tracked as one run.
+
+Replay, sweep and check launch kernels the same way: the kernel loads the extension at
+start (``--ext``), and the environment tells it which run it is (id, name, kind, parent,
+sweep, notebook path, how many leading prelude cells), because a Papermill kernel learns
+none of that by itself. So any notebook becomes one run, whether or not it mentions the
+tracker. This module knows Papermill and nbclient; it does not judge results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import run as runs
+from .errors import RunNotFoundError
+from .store import Store
+
+__all__ = ["Execution", "Failure", "execute_notebook", "store_notebook_artifact"]
+
+ENGINE_NAME = "jupyter-mlops"
+_ERROR_TEXT = 500
+
+
+@dataclass
+class Failure:
+    """Why an execution stopped early: a cell's error, the kernel dying, a timeout."""
+
+    kind: str  # "error", "kernel died", "timeout", "kernel did not start"
+    cell_index: int | None
+    error: str | None = None  # "FileNotFoundError"
+    message: str = ""  # "[Errno 2] No such file or directory: 'data.csv'"
+
+    def to_dict(self) -> dict[str, Any]:
+        """As plain data."""
+        return {
+            "kind": self.kind,
+            "cell_index": self.cell_index,
+            "error": self.error,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Execution:
+    """What came of running a notebook: its run, the executed notebook, a failure if any."""
+
+    run_id: str
+    output_path: Path
+    duration: float
+    failure: Failure | None = None
+    cells_total: int = 0
+    notebook: Any = field(default=None, repr=False)
+
+
+def execute_notebook(
+    notebook: Any,
+    output_path: Path,
+    *,
+    store: Store,
+    kind: str,
+    run_name: str,
+    cwd: Path,
+    notebook_path: Path | None = None,
+    parent_id: str | None = None,
+    sweep_id: str | None = None,
+    prelude_cells: int = 0,
+    env_vars: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
+    run_id: str | None = None,
+) -> Execution:
+    """Execute a notebook (a ``NotebookNode``) in a fresh tracked kernel; never raises for
+    what happens inside the kernel: that comes back as ``Execution.failure``."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    _register_engine()
+    run_id = run_id or uuid.uuid4().hex
+    overrides: dict[str, str | None] = {
+        "JUPYTER_MLOPS_DIR": str(store.directory),
+        runs.ENV_AUTOSTART: "1",
+        runs.ENV_RUN_ID: run_id,
+        runs.ENV_RUN_NAME: run_name,
+        runs.ENV_KIND: kind,
+        runs.ENV_PARENT: parent_id,
+        runs.ENV_SWEEP: sweep_id,
+        runs.ENV_NOTEBOOK: str(notebook_path) if notebook_path else None,
+        runs.ENV_PRELUDE: str(prelude_cells),
+        # A kernel's own cells must not see the launcher's session as theirs.
+        "JPY_SESSION_NAME": None,
+    }
+    overrides.update(env_vars or {})
+    progress = _Progress(on_cell)
+    failure: Failure | None = None
+    executed: Any = None
+    started = time.perf_counter()
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with _environment(overrides):
+        try:
+            executed = papermill.execute_notebook(
+                notebook,
+                str(output_path),
+                parameters=dict(parameters) if parameters else None,
+                engine_name=ENGINE_NAME,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                cwd=str(cwd),
+                execution_timeout=timeout,
+                extra_arguments=["--ext=jupyter_mlops"],
+                progress=progress,
+            )
+        except PapermillExecutionError as exc:
+            failure = Failure("error", exc.cell_index, exc.ename, _clip(exc.evalue))
+        except CellTimeoutError as exc:
+            failure = Failure("timeout", progress.current, None, _clip(str(exc)))
+        except DeadKernelError as exc:
+            failure = Failure("kernel died", progress.current, None, _clip(str(exc)))
+        except NoSuchKernel as exc:
+            failure = Failure("kernel did not start", None, "NoSuchKernel", _clip(str(exc)))
+        except RuntimeError as exc:
+            # nbclient says a kernel that died while starting this way.
+            kind_of = "kernel died" if progress.current is not None else "kernel did not start"
+            failure = Failure(kind_of, progress.current, None, _clip(str(exc)))
+    duration = time.perf_counter() - started
+    if executed is None and output_path.is_file():
+        import nbformat
+
+        with contextlib.suppress(Exception):
+            executed = nbformat.read(output_path, as_version=4)
+    _settle_run(
+        store,
+        run_id,
+        failure,
+        kind=kind,
+        name=run_name,
+        parent_id=parent_id,
+        sweep_id=sweep_id,
+        cwd=cwd,
+    )
+    return Execution(
+        run_id=run_id,
+        output_path=output_path,
+        duration=duration,
+        failure=failure,
+        cells_total=progress.total,
+        notebook=executed,
+    )
+
+
+def store_notebook_artifact(store: Store, run_id: str, path: Path, name: str) -> None:
+    """Keep an executed notebook as an artifact of a run."""
+    from .hashing import hash_file
+
+    if not path.is_file():
+        return
+    digest = hash_file(path)
+    store.put_blob(digest, path)
+    store.add_artifact(
+        {
+            "run_id": run_id,
+            "name": name,
+            "hash": digest,
+            "kind": "file",
+            "size_bytes": path.stat().st_size,
+            "source": str(path),
+            "cell_seq": None,
+            "time": time.time(),
+        }
+    )
+
+
+def _settle_run(
+    store: Store,
+    run_id: str,
+    failure: Failure | None,
+    *,
+    kind: str,
+    name: str,
+    parent_id: str | None,
+    sweep_id: str | None,
+    cwd: Path,
+) -> None:
+    """Give the run its final status from what the launcher saw (the kernel cannot tell
+    its own death or a timeout), and make sure a run exists even if the kernel never
+    started one."""
+    status, error = "finished", None
+    if failure is not None:
+        status = {"kernel died": "crashed", "kernel did not start": "failed"}.get(
+            failure.kind, "failed"
+        )
+        error = f"{failure.error}: {failure.message}" if failure.error else failure.message
+        if failure.kind == "timeout":
+            error = f"timed out: {failure.message}"
+    now = time.time()
+    try:
+        row = store.get_run(run_id)
+    except RunNotFoundError:
+        store.insert_run(
+            {
+                "id": run_id,
+                "name": name,
+                "status": status,
+                "kind": kind,
+                "parent_id": parent_id,
+                "sweep_id": sweep_id,
+                "start_time": now,
+                "end_time": now,
+                "cwd": str(cwd),
+                "error": error,
+            }
+        )
+        return
+    fields: dict[str, Any] = {"status": status, "error": error}
+    if not row.get("end_time"):
+        fields["end_time"] = now
+    if failure is None and row.get("status") == "finished":
+        return
+    store.update_run(run_id, **fields)
+
+
+class _Progress:
+    """Counts cells as Papermill completes them, and remembers the one running."""
+
+    def __init__(self, on_cell: Callable[[int, int], None] | None) -> None:
+        self.on_cell = on_cell
+        self.current: int | None = None
+        self.total = 0
+
+    def start(self, index: int, total: int) -> None:
+        self.current = index
+        self.total = total
+
+    def complete(self, index: int, total: int) -> None:
+        self.total = total
+        if self.on_cell is not None:
+            self.on_cell(index + 1, total)
+
+
+_registered = False
+
+
+def _register_engine() -> None:
+    """Papermill's nbclient engine, with per-cell progress reported back to us."""
+    global _registered
+    if _registered:
+        return
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: Any, **kwargs: Any) -> Any:
+            progress: _Progress | None = kwargs.pop("progress", None)
+            if progress is not None:
+                total = len(nb_man.nb.cells)
+                cell_start, cell_complete = nb_man.cell_start, nb_man.cell_complete
+
+                def start(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
+                    if cell_index is not None:
+                        progress.start(cell_index, total)
+                    return cell_start(cell, cell_index=cell_index, **kw)
+
+                def complete(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
+                    result = cell_complete(cell, cell_index=cell_index, **kw)
+                    if cell_index is not None:
+                        progress.complete(cell_index, total)
+                    return result
+
+                nb_man.cell_start, nb_man.cell_complete = start, complete
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(ENGINE_NAME, ProgressEngine)
+    _registered = True
+
+
+@contextlib.contextmanager
+def _environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or unset, for None) environment variables for a kernel about to start."""
+    saved = {name: os.environ.get(name) for name in overrides}
+    try:
+        for name, value in overrides.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _clip(text: str | None) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= _ERROR_TEXT else text[: _ERROR_TEXT - 1] + "…"

@@ -1,0 +1,233 @@
+"""Sweeps: run a notebook over a grid of params with Papermill, on a pool of workers.
+
+Every point is one tracked run of kind ``sweep``, sharing the sweep's id, whether or not the
+notebook mentions the tracker. One failing point does not stop the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidValueError
+from .store import Store, open_store
+
+__all__ = ["expand_grid", "load_grid", "parse_value", "sweep"]
+
+MAX_POINTS = 10_000
+
+
+def parse_value(text: str) -> Any:
+    """A value given on the command line: YAML scalars (``0.1``, ``true``, ``rf``, ``[1, 2]``)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def load_grid(path: str | Path) -> dict[str, list[Any]]:
+    """A grid from a YAML file: ``name: [values]`` (a single value is a one-point axis)."""
+    import yaml
+
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidValueError(str(path), f"cannot read the grid file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidValueError(str(path), f"the grid file is not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise InvalidValueError(str(path), "a grid file maps param names to lists of values")
+    return {str(k): v if isinstance(v, list) else [v] for k, v in data.items()}
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The cartesian product of a grid, in the order the names and values were given."""
+    for name, values in grid.items():
+        if not name.isidentifier():
+            raise InvalidValueError(name, "a param name must be a Python identifier")
+        if not values:
+            raise InvalidValueError(name, "has no values")
+    names = list(grid)
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+    if size > MAX_POINTS:
+        raise InvalidValueError("grid", f"has {size} points; at most {MAX_POINTS} per sweep")
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def sweep(
+    notebook: str | Path,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    workers: int = 1,
+    output_dir: str | Path | None = None,
+    cwd: str | Path | None = None,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+    progress: bool | Callable[[int, int], None] = True,
+    store: Store | None = None,
+) -> dict[str, Any]:
+    """Run ``notebook`` once per point of ``grid``; returns the sweep id and every point's
+    run, status, params, final metrics and output notebook."""
+    path = Path(notebook).expanduser().resolve()
+    if not path.is_file():
+        raise InvalidValueError(str(notebook), "no such notebook file")
+    if path.suffix != ".ipynb":
+        raise InvalidValueError(str(notebook), "a sweep runs a notebook (.ipynb)")
+    if workers < 1:
+        raise InvalidValueError("workers", "must be 1 or more")
+    points = expand_grid(grid)
+    store = store or open_store()
+    sweep_id = uuid.uuid4().hex
+    out = Path(output_dir) if output_dir else store.directory / "sweeps" / sweep_id
+    out.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(cwd).resolve() if cwd else path.parent
+    jobs = [
+        {
+            "index": index,
+            "notebook": str(path),
+            "params": params,
+            "output": str(out / f"{path.stem}-{index + 1:03d}.ipynb"),
+            "store": str(store.directory),
+            "sweep_id": sweep_id,
+            "name": f"{path.stem}[{_label(params)}]",
+            "cwd": str(work_dir),
+            "kernel": kernel_name,
+            "timeout": timeout,
+        }
+        for index, params in enumerate(points)
+    ]
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), unit="run", desc=f"sweep {path.stem}"[:40])
+    results: list[dict[str, Any]] = [{} for _ in jobs]
+    started = time.perf_counter()
+
+    def done(result: dict[str, Any]) -> None:
+        results[result["index"]] = result
+        if bar is not None:
+            bar.update(1)
+            if result["failure"]:
+                bar.set_postfix_str(f"point {result['index'] + 1} failed")
+        if callable(progress):
+            progress(sum(1 for r in results if r), len(jobs))
+
+    try:
+        if workers == 1:
+            for job in jobs:
+                done(run_point(job))
+        else:
+            import multiprocessing
+
+            # Fresh interpreters: forking a process with a store writer thread is unsafe.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures: list[Future[dict[str, Any]]] = [
+                    pool.submit(run_point, job) for job in jobs
+                ]
+                for future in as_completed(futures):
+                    done(future.result())
+    finally:
+        if bar is not None:
+            bar.close()
+    from .run import get_run
+
+    for result in results:
+        record = get_run(result["run_id"], store=store)
+        result.update(name=record.name, status=record.status, metrics=record.metrics)
+    return {
+        "sweep_id": sweep_id,
+        "notebook": str(path),
+        "output_dir": str(out),
+        "workers": workers,
+        "duration_s": round(time.perf_counter() - started, 3),
+        "points": results,
+        "failed": sum(1 for r in results if r["failure"]),
+    }
+
+
+def run_point(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one point of a sweep (in a worker process or inline)."""
+    import nbformat
+
+    from .execute import execute_notebook, store_notebook_artifact
+
+    store = open_store(Path(job["store"]))
+    notebook = nbformat.read(job["notebook"], as_version=4)
+    execution = execute_notebook(
+        notebook,
+        Path(job["output"]),
+        store=store,
+        kind="sweep",
+        run_name=job["name"],
+        cwd=Path(job["cwd"]),
+        notebook_path=Path(job["notebook"]),
+        sweep_id=job["sweep_id"],
+        parameters=job["params"],
+        kernel_name=job["kernel"],
+        timeout=job["timeout"],
+    )
+    store_notebook_artifact(store, execution.run_id, execution.output_path, "sweep.ipynb")
+    store.flush()
+    return {
+        "index": job["index"],
+        "params": job["params"],
+        "run_id": execution.run_id,
+        "output": str(execution.output_path),
+        "duration_s": round(execution.duration, 3),
+        "failure": execution.failure.to_dict() if execution.failure else None,
+    }
+
+
+def sweep_table(result: Mapping[str, Any]) -> str:
+    """The summary of a sweep for people: a row a point, its params and final metrics."""
+    points = result["points"]
+    params = list(dict.fromkeys(k for p in points for k in p["params"]))
+    metrics = list(dict.fromkeys(k for p in points for k in p.get("metrics") or {}))
+    header = ["#", "run", "status", *params, *metrics]
+    rows = []
+    for point in points:
+        row = [str(point["index"] + 1), point["run_id"][:8], point.get("status", "?")]
+        row += [_cell(point["params"].get(k)) for k in params]
+        row += [_cell((point.get("metrics") or {}).get(k)) for k in metrics]
+        rows.append(row)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    failed = [p for p in points if p["failure"]]
+    lines.append(
+        f"{len(points)} run(s), {len(failed)} failed, sweep {result['sweep_id'][:12]}, "
+        f"{result['duration_s']:.1f} s on {result['workers']} worker(s); "
+        f"notebooks in {result['output_dir']}"
+    )
+    for point in failed:
+        failure = point["failure"]
+        cell = failure.get("cell_index")
+        where = f"cell {cell + 1}" if cell is not None else "the kernel"
+        what = f"{failure.get('error')}: " if failure.get("error") else f"{failure['kind']}: "
+        lines.append(f"  point {point['index'] + 1} failed at {where}: {what}{failure['message']}")
+    return "\n".join(lines)
+
+
+def _label(params: Mapping[str, Any]) -> str:
+    text = ",".join(f"{k}={v}" for k, v in params.items())
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
