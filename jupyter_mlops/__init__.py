@@ -110,7 +110,13 @@ def load_ipython_extension(shell: Any) -> None:
         _capture.register()
     from .run import start_managed_run
 
-    start_managed_run()
+    if start_managed_run() is not None:
+        # Loaded by our launcher before the notebook's own `%load_ext jupyter_mlops`: let
+        # that line load quietly, as it did in the original run, rather than print
+        # "already loaded" into the cell's output.
+        loaded = getattr(getattr(shell, "extension_manager", None), "loaded", None)
+        if isinstance(loaded, set):
+            loaded.discard(__name__)
 
 
 def unload_ipython_extension(shell: Any) -> None:

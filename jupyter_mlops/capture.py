@@ -33,6 +33,8 @@ _MAX_ERROR_VALUE = 1000
 # The cells a kernel ran before a run started are kept with it (so a replay can run them
 # first); a kernel that ran for days keeps only the latest ones.
 MAX_PRELUDE_CELLS = 2000
+# The output hash of a cell that was not watched from its start (the run began inside it).
+PARTIAL_OUTPUT = "partial"
 _ABSENT = object()
 
 
@@ -170,7 +172,8 @@ class CellCapture:
         self._untap_stdout()
         outputs = self._outputs
         self._outputs = []
-        run.record_cell(row, complete=_Hashes(outputs))
+        # A cell in which the run started was only partly watched: its output is not known.
+        run.record_cell(row, complete=_Hashes(outputs, partial=run_at_start is None))
         if run.status != "running":
             run.store.flush()  # the run ended in this cell: nothing more will flush it soon
         if run.current_cell == seq:
@@ -188,10 +191,16 @@ class CellCapture:
             return
         sources = history[1:execution_count][-MAX_PRELUDE_CELLS:]
         first_count = execution_count - len(sources)
+        params: dict[str, Any] = {}
         for index, source in enumerate(sources):
             row = {"seq": index - len(sources), "execution_count": first_count + index}
             row["source"] = source
             run.record_cell(row, complete=_Hashes([]))
+            if source.startswith(INJECTED_HEADER) and is_injected_parameters(source):
+                # Papermill's parameters ran before the extension was loaded.
+                params.update(literal_assignments(parse_cell(source)))
+        if params and run.status == "running":
+            run.log_params(params)
 
     def _hash_written_data(self, assigned: list[str] | None) -> dict[str, str] | None:
         if not assigned:
@@ -322,14 +331,17 @@ def quiet() -> Iterator[None]:
 class _Hashes:
     """Hashes a cell's source and what it showed, in the store's writer, not in the cell."""
 
-    __slots__ = ("outputs",)
+    __slots__ = ("outputs", "partial")
 
-    def __init__(self, outputs: list[str]) -> None:
+    def __init__(self, outputs: list[str], partial: bool = False) -> None:
         self.outputs = outputs
+        self.partial = partial
 
     def __call__(self, row: dict[str, Any]) -> None:
         row["source_hash"] = hashing.hash_bytes(row["source"])
-        if self.outputs:
+        if self.partial:
+            row["output_hash"] = PARTIAL_OUTPUT
+        elif self.outputs:
             text = hashing.sanitize_output("".join(self.outputs))
             row["output_hash"] = hashing.hash_bytes(text)
 

@@ -13,6 +13,9 @@ from typing import Any
 
 from .environment import package_changes
 
+# Written by capture for a cell in which the run started: what it showed before is unknown.
+PARTIAL_OUTPUT = "partial"
+
 __all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "diff_runs", "metric_close"]
 
 # Relative noise from summation order or threads is around 1e-12..1e-8; a real change of a
@@ -191,7 +194,8 @@ def _cell_reasons(
     )
     if names:
         reasons.append("data")
-    if a.get("output_hash") != b.get("output_hash"):
+    outputs = a.get("output_hash"), b.get("output_hash")
+    if outputs[0] != outputs[1] and PARTIAL_OUTPUT not in outputs:
         reasons.append("output")
     return reasons, names
 

@@ -25,6 +25,7 @@ from .store import Store
 __all__ = ["Execution", "Failure", "execute_notebook", "store_notebook_artifact"]
 
 ENGINE_NAME = "jupyter-mlops"
+DEFAULT_KERNEL = "python3"
 _ERROR_TEXT = 500
 
 
@@ -87,6 +88,12 @@ def execute_notebook(
 
     _register_engine()
     run_id = run_id or uuid.uuid4().hex
+    metadata = notebook.get("metadata", {})
+    kernelspec = metadata.get("kernelspec") or {}
+    kernel_name = kernel_name or kernelspec.get("name") or DEFAULT_KERNEL
+    language = (
+        kernelspec.get("language") or (metadata.get("language_info") or {}).get("name") or "python"
+    )
     overrides: dict[str, str | None] = {
         "JUPYTER_MLOPS_DIR": str(store.directory),
         runs.ENV_AUTOSTART: "1",
@@ -114,6 +121,7 @@ def execute_notebook(
                 parameters=dict(parameters) if parameters else None,
                 engine_name=ENGINE_NAME,
                 kernel_name=kernel_name,
+                language=language,
                 progress_bar=False,
                 cwd=str(cwd),
                 execution_timeout=timeout,

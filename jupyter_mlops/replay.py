@@ -289,7 +289,7 @@ def likely_causes(
     """Why a replay likely diverged, most likely first, in words a data scientist uses."""
     causes: list[str] = []
     for name, (hash_a, hash_b) in diff["datasets"].items():
-        path = diff["dataset_paths"].get(name)
+        path = _display_path(diff["dataset_paths"].get(name), record)
         what = f"the data file {path}" if path else f"the dataset {name!r}"
         if hash_a and hash_b:
             causes.append(f"{what} changed since the original run ({hash_a[:8]} → {hash_b[:8]})")
@@ -562,6 +562,17 @@ def _seeds(cell: dict[str, Any]) -> list[str]:
         return list(cell["seeds"])
     module = parse_cell(cell.get("source") or "")
     return seeds_in(module) if module is not None else []
+
+
+def _display_path(path: str | None, record: runs.RunRecord) -> str | None:
+    """A data file's path as the user knows it: relative to the run's folder when inside."""
+    if not path:
+        return None
+    resolved = Path(path)
+    for base in (record.row.get("cwd"), str(record.store.directory.parent)):
+        if base and resolved.is_absolute() and resolved.is_relative_to(base):
+            return str(resolved.relative_to(base))
+    return path
 
 
 def _notebook_file(record: runs.RunRecord, notebook: str | Path | None) -> Path | None:

@@ -111,7 +111,7 @@ def test_the_trackers_own_messages_leave_output_hashes_alone(shell: Any) -> None
     plain = hashing.hash_bytes(hashing.sanitize_output("result\n"))
     assert metric_cell["output_hash"] == plain
     assert status_cell["output_hash"] == plain
-    assert start["output_hash"] is None
+    assert start["output_hash"] == "partial"  # the run began inside it
     assert end["output_hash"] is None
 
 
@@ -121,3 +121,23 @@ def test_facts_of_a_running_run_are_worked_out_when_read(shell: Any) -> None:
     cells = mlops.active_run().record().cells()
     assert cells[1]["reads"] == ["c"]
     assert cells[1]["writes"] == ["a", "b"]
+
+
+def test_cells_before_the_run_are_kept_as_its_prelude(shell: Any) -> None:
+    shell.run_cell("setup = 41", store_history=True)
+    shell.run_cell("# Parameters\nalpha = 0.5\n", store_history=True)
+    shell.run_cell("print('starting')\n%track start --name with-prelude", store_history=True)
+    shell.run_cell("answer = setup + 1", store_history=True)
+    shell.run_cell("%track end", store_history=True)
+    record = mlops.get_run("with-prelude")
+    prelude = record.prelude()
+    assert [c["source"] for c in prelude[-2:]] == ["setup = 41", "# Parameters\nalpha = 0.5"]
+    assert all(c["seq"] <= 0 for c in prelude)
+    counts = [c["execution_count"] for c in prelude]
+    assert counts == list(range(counts[0], counts[0] + len(prelude)))
+    cells = record.cells()
+    assert [c["seq"] for c in cells] == [1, 2, 3]
+    assert cells[0]["execution_count"] == prelude[-1]["execution_count"] + 1
+    # The cell that started the run printed before it was watched: its output is unknown.
+    assert cells[0]["output_hash"] == "partial"
+    assert record.params == {"alpha": 0.5}

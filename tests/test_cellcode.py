@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import ast
 
-from jupyter_mlops.cellcode import assigned_names, cell_facts, cell_names, parse_cell, seeds_in
+from jupyter_mlops.cellcode import (
+    assigned_names,
+    cell_facts,
+    cell_names,
+    draws_random,
+    parse_cell,
+    random_draws,
+    seeds_in,
+)
 
 
 def test_assigned_names_walks_statements_only() -> None:
@@ -49,3 +57,21 @@ def test_parse_cell_stands_in_for_ipython_syntax() -> None:
         "writes": ["np"],
         "seeds": ["np.random.seed(1)"],
     }
+
+
+def test_random_draws_tell_global_from_fresh_unseeded_generators() -> None:
+    def draws(source: str) -> list[tuple[str, bool]]:
+        module = parse_cell(source)
+        assert module is not None
+        return random_draws(module)
+
+    assert draws("x = np.random.rand(5)") == [("np.random.rand(5)", False)]
+    assert draws("rng = np.random.default_rng()") == [("np.random.default_rng()", True)]
+    assert draws("rng = np.random.default_rng(0)") == []
+    assert draws("np.random.seed(0)") == []
+    assert draws("random.shuffle(items)") == [("random.shuffle(items)", False)]
+    assert draws("t = torch.randn(3)") == [("torch.randn(3)", False)]
+    assert draws("train_test_split(X, y)") == [("train_test_split(X, y)", False)]
+    assert draws("train_test_split(X, y, random_state=0)") == []
+    assert draws("total = values.sum()") == []
+    assert draws_random("np.random.rand(3)") and not draws_random("x = 1")
