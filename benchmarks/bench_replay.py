@@ -1,0 +1,163 @@
+"""Benchmark replay and sweeps against bare Papermill, measured in the same run.
+
+Run ``python benchmarks/bench_replay.py`` (``--json`` for one JSON object, ``--quick`` for a
+smoke run). Two numbers, each a ratio of medians over interleaved rounds:
+
+- replay overhead: ``replay(run)`` of the quickstart notebook (rebuild, fresh tracked kernel,
+  comparison and verdict, the executed notebook stored) against a bare
+  ``papermill.execute_notebook`` of the same notebook. Target: at most 1.15x.
+- sweep speedup: a sweep of 8 points on 2 workers against the same sweep on 1 worker.
+  Target: at least 1.7x.
+
+Everything goes to a temporary folder removed at the end. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+QUICKSTART = ROOT / "notebooks" / "quickstart.ipynb"
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def bench_replay(work: Path, rounds: int) -> dict[str, Any]:
+    """Median seconds of a bare Papermill run and of a replay, alternating each round."""
+    import papermill
+
+    import jupyter_mlops as mlops
+    from jupyter_mlops.replays import replay
+
+    notebook = work / "quickstart.ipynb"
+    shutil.copy(QUICKSTART, notebook)
+    os.environ["JUPYTER_MLOPS_NOTEBOOK"] = str(notebook)
+
+    def bare() -> None:
+        papermill.execute_notebook(
+            str(notebook), str(work / "bare.ipynb"), cwd=str(work), progress_bar=False
+        )
+
+    bare()  # the original run, and a warm-up of the kernel's imports
+    os.environ.pop("JUPYTER_MLOPS_NOTEBOOK")
+    original = mlops.get_run("quickstart").id
+    bare_times, replay_times, verdicts = [], [], []
+    for index in range(rounds):
+        for which in ("bare", "replay") if index % 2 == 0 else ("replay", "bare"):
+            start = time.perf_counter()
+            if which == "bare":
+                os.environ["JUPYTER_MLOPS_NOTEBOOK"] = str(notebook)
+                bare()
+                os.environ.pop("JUPYTER_MLOPS_NOTEBOOK")
+                bare_times.append(time.perf_counter() - start)
+            else:
+                report = replay(original, progress=False)
+                replay_times.append(time.perf_counter() - start)
+                verdicts.append(report["verdict"])
+        log(f"  round {index + 1}: bare {bare_times[-1]:.2f} s, replay {replay_times[-1]:.2f} s")
+    bare_s, replay_s = statistics.median(bare_times), statistics.median(replay_times)
+    return {
+        "bare_papermill_s": round(bare_s, 3),
+        "replay_s": round(replay_s, 3),
+        "replay_overhead": round(replay_s / bare_s, 3),
+        "verdicts": sorted(set(verdicts)),
+    }
+
+
+def bench_sweep(work: Path, points: int, rounds: int) -> dict[str, Any]:
+    """Median seconds of one sweep on 1 worker and on 2 workers, alternating each round."""
+    import nbformat
+
+    from jupyter_mlops.sweeps import sweep
+
+    notebook = work / "train.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    parameters = nbformat.v4.new_code_cell("alpha = 1.0")
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        parameters,
+        nbformat.v4.new_code_cell(
+            "import numpy as np\n"
+            "import jupyter_mlops as mlops\n"
+            "rng = np.random.default_rng(0)\n"
+            "X = rng.standard_normal((20_000, 20))\n"
+            "w = np.linalg.lstsq(X, X @ np.arange(20.0) + alpha, rcond=None)[0]\n"
+            "mlops.log_metric('norm', float(np.linalg.norm(w)))"
+        ),
+    ]
+    nbformat.write(nb, notebook)
+    grid = {"alpha": [float(i) for i in range(points)]}
+    one, two = [], []
+    for index in range(rounds):
+        for workers in (1, 2) if index % 2 == 0 else (2, 1):
+            start = time.perf_counter()
+            result = sweep(notebook, grid, workers=workers, progress=False)
+            elapsed = time.perf_counter() - start
+            assert result["failed"] == 0, result
+            (one if workers == 1 else two).append(elapsed)
+        log(f"  round {index + 1}: 1 worker {one[-1]:.2f} s, 2 workers {two[-1]:.2f} s")
+    one_s, two_s = statistics.median(one), statistics.median(two)
+    return {
+        "points": points,
+        "one_worker_s": round(one_s, 3),
+        "two_workers_s": round(two_s, 3),
+        "speedup": round(one_s / two_s, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="one round, a 2-point sweep")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+    os.environ["JUPYTER_MLOPS_DIR"] = str(work / ".mlops")
+    try:
+        log("replay against bare papermill (quickstart notebook)")
+        replay_result = bench_replay(work, rounds)
+        log("sweep on 2 workers against 1 worker")
+        sweep_result = bench_sweep(work, 2 if args.quick else 8, 1 if args.quick else 3)
+    finally:
+        from jupyter_mlops.store import close_all
+
+        close_all()
+        shutil.rmtree(work, ignore_errors=True)
+    result = {"replay": replay_result, "sweep": sweep_result}
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{'measure':<34}{'ours':>10}{'baseline':>10}{'ratio':>8}  target")
+    print(
+        f"{'replay vs bare papermill (s)':<34}{replay_result['replay_s']:>10.2f}"
+        f"{replay_result['bare_papermill_s']:>10.2f}{replay_result['replay_overhead']:>7.2f}x"
+        "  <= 1.15x"
+    )
+    print(
+        f"{'sweep of ' + str(sweep_result['points']) + ', 2 vs 1 worker (s)':<34}"
+        f"{sweep_result['two_workers_s']:>10.2f}{sweep_result['one_worker_s']:>10.2f}"
+        f"{sweep_result['speedup']:>7.2f}x  >= 1.7x faster"
+    )
+
+
+if __name__ == "__main__":
+    main()
