@@ -26,6 +26,9 @@ __all__ = ["Execution", "Failure", "execute_notebook", "store_notebook_artifact"
 
 ENGINE_NAME = "jupyter-mlops"
 DEFAULT_KERNEL = "python3"
+# Cells tagged so may raise without stopping the notebook (nbclient's convention).
+RAISES_TAG = "raises-exception"
+_ERROR_MARKER = "papermill-error-cell-tag"
 _ERROR_TEXT = 500
 
 
@@ -129,7 +132,12 @@ def execute_notebook(
                 progress=progress,
             )
         except PapermillExecutionError as exc:
-            failure = Failure("error", exc.cell_index, exc.ename, _clip(exc.evalue))
+            # Papermill raises for any error output, even of cells allowed to raise.
+            failure = _unexpected_error(output_path) or (
+                None
+                if output_path.is_file()
+                else Failure("error", exc.cell_index, exc.ename, _clip(exc.evalue))
+            )
         except CellTimeoutError as exc:
             failure = Failure("timeout", progress.current, None, _clip(str(exc)))
         except DeadKernelError as exc:
@@ -146,6 +154,7 @@ def execute_notebook(
 
         with contextlib.suppress(Exception):
             executed = nbformat.read(output_path, as_version=4)
+            executed.cells = _without_markers(executed.cells)
     _settle_run(
         store,
         run_id,
@@ -308,6 +317,28 @@ def _environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _unexpected_error(output_path: Path) -> Failure | None:
+    """The first error of a cell not tagged to raise, in an executed notebook."""
+    import nbformat
+
+    try:
+        executed = nbformat.read(output_path, as_version=4)
+    except Exception:
+        return None
+    for index, cell in enumerate(_without_markers(executed.cells)):
+        if RAISES_TAG in (cell.get("metadata", {}).get("tags") or []):
+            continue
+        for output in cell.get("outputs") or []:
+            if output.get("output_type") == "error":
+                return Failure("error", index, output.get("ename"), _clip(output.get("evalue")))
+    return None
+
+
+def _without_markers(cells: list[Any]) -> list[Any]:
+    """The notebook's cells without the two Papermill adds to point at an error."""
+    return [c for c in cells if _ERROR_MARKER not in (c.get("metadata", {}).get("tags") or [])]
 
 
 def _clip(text: str | None) -> str:

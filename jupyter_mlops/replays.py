@@ -25,6 +25,7 @@ from . import run as runs
 from .cellcode import draws_random, parse_cell, random_draws, seeds_in
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, diff_runs
 from .errors import InvalidValueError, ReplayNotFoundError
+from .execute import RAISES_TAG
 from .store import Store, open_store
 
 __all__ = [
@@ -40,9 +41,6 @@ MODES = ("recorded", "file")
 VERDICTS = ("reproduced", "reproduced within tolerance", "diverged", "failed")
 REPRODUCED = frozenset(VERDICTS[:2])
 DEFAULT_KERNEL = "python3"
-# Cells that raised in the original carry this tag, so the replay goes on past them as the
-# original did (Papermill stops at any other error).
-RAISES_TAG = "raises-exception"
 _LINE = 70
 # A background replay's process starts a moment after its row: not a reused pid.
 _SPAWN_SLACK_S = 10.0
@@ -143,6 +141,9 @@ def replay(
         if bar is not None:
             bar.close()
     store_notebook_artifact(store, execution.run_id, output_path, "replay.ipynb")
+    if mode == "file" and execution.notebook is not None:
+        # Papermill added its parameters cell: name failing cells as they ran.
+        layout["first_lines"] = [_first_line(dict(cell)) for cell in execution.notebook.cells]
     replayed = runs.get_run(execution.run_id, store=store)
     report = judge(
         original,
@@ -641,6 +642,7 @@ def _progress(
 
 
 def _code_cell(source: str, *, raises: bool) -> Any:
+    """A notebook cell; one that raised in the original may raise again without stopping."""
     import nbformat
 
     cell = nbformat.v4.new_code_cell(source)

@@ -15,7 +15,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import InvalidValueError, ReplayNotFoundError
-from jupyter_mlops.replay import get_replay, replay, start_replay
+from jupyter_mlops.replays import get_replay, replay, start_replay
 
 from .conftest import PYTHON, child_env
 from .test_kernels import execute, kernel  # noqa: F401 - the kernel fixture
@@ -349,3 +349,21 @@ def _wait_for(
         time.sleep(0.5)
         row = read()
     return row
+
+
+def test_a_cell_that_raised_in_the_original_may_raise_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = write_notebook(
+        tmp_path / "raises.ipynb",
+        [START.format(name="raises"), "1 / 0", "%track metric after=1"],
+    )
+    cells = nbformat.read(notebook, as_version=4)
+    cells.cells[1].metadata["tags"] = ["raises-exception"]
+    nbformat.write(cells, notebook)
+    with pytest.raises(papermill.PapermillExecutionError):
+        run_original(notebook, monkeypatch)
+    original = mlops.get_run("raises")
+    assert [c["error"] for c in original.cells()] == [None, "ZeroDivisionError", None]
+    report = replay("raises", progress=False)
+    assert report["verdict"] == "reproduced", report["summary"]
