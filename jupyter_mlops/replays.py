@@ -187,10 +187,21 @@ def build_notebook(
             raise InvalidValueError(
                 record.name, "the run has no saved notebook file to replay in file mode"
             )
-        nb = nbformat.read(notebook_file, as_version=4)
+        from papermill.iorw import load_notebook_node
+        from papermill.parameterize import parameterize_notebook
+
+        nb = load_notebook_node(str(notebook_file))  # with the metadata Papermill expects
         parameters = {k: v for k, v in record.params.items() if k.isidentifier()}
-        layout = {"mode": mode, "prelude": 0, "cells": None, "parameters": parameters}
-        layout["first_lines"] = [_first_line(dict(cell)) for cell in nb.cells]
+        if parameters:
+            spec = nb.metadata.get("kernelspec") or {}
+            nb = parameterize_notebook(
+                nb,
+                parameters,
+                kernel_name=spec.get("name") or DEFAULT_KERNEL,
+                language=spec.get("language") or "python",
+            )
+        layout = {"mode": mode, "prelude": _file_prelude(nb, record), "cells": None}
+        layout.update(parameters=None, first_lines=[_first_line(dict(c)) for c in nb.cells])
         return nb, layout
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": DEFAULT_KERNEL, "display_name": "Python 3"}
@@ -209,6 +220,20 @@ def build_notebook(
     layout = {"mode": mode, "prelude": len(prelude), "cells": positions, "parameters": None}
     layout["first_lines"] = [_first_line(dict(cell)) for cell in nb.cells]
     return nb, layout
+
+
+def _file_prelude(nb: Any, record: runs.RunRecord) -> int:
+    """How many of the file's cells ran before the run's first cell (as its prelude did), so
+    that the replay's cells line up with the original's."""
+    cells = record.cells()
+    if not cells:
+        return 0
+    first = cells[0].get("source") or ""
+    executed = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    for index, cell in enumerate(executed):
+        if cell.source == first:
+            return index
+    return 0
 
 
 def judge(
