@@ -45,3 +45,21 @@ def test_quickstart_records_a_linear_run(tmp_path: Path, monkeypatch: pytest.Mon
         "injected" not in c["source"] and c["writes"] and "model" in c["writes"] for c in cells
     )
     assert record.environment()["packages"]["scikit-learn"]
+
+
+def test_quickstart_reproduces_in_both_replay_modes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_mlops.replays import replay
+
+    notebook = tmp_path / "quickstart.ipynb"
+    shutil.copy(NOTEBOOKS / "quickstart.ipynb", notebook)
+    for name, value in child_env(JUPYTER_MLOPS_NOTEBOOK=str(notebook)).items():
+        monkeypatch.setenv(name, value)
+    papermill.execute_notebook(
+        str(notebook), str(tmp_path / "out.ipynb"), cwd=str(tmp_path), progress_bar=False
+    )
+    monkeypatch.delenv("JUPYTER_MLOPS_NOTEBOOK")
+    for mode in ("recorded", "file"):
+        report = replay("quickstart", mode=mode, progress=False)
+        assert report["verdict"] == "reproduced", (mode, report["summary"])
