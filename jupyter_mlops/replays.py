@@ -78,8 +78,14 @@ def replay(
             record.name, "the run is still running; replay it once it has ended"
         )
     original = record.to_dict(full=True)
-    notebook_file = _notebook_file(record, notebook)
-    nb, layout = build_notebook(record, mode, notebook_file)
+    try:
+        notebook_file = _notebook_file(record, notebook)
+        nb, layout = build_notebook(record, mode, notebook_file)
+    except Exception as exc:
+        if replay_id is not None and store.get_replay(replay_id) is not None:
+            # Started in the background: say why there, not only in its log.
+            store.update_replay(replay_id, state="error", summary=str(exc), end_time=time.time())
+        raise
     kernel = kernel_name or _kernel_name(notebook_file)
     cwd = _working_directory(record, notebook_file)
     replay_id = replay_id or uuid.uuid4().hex
@@ -365,6 +371,10 @@ def start_replay(
     if record.status == "running":
         raise InvalidValueError(
             record.name, "the run is still running; replay it once it has ended"
+        )
+    if mode == "file" and _notebook_file(record, None) is None:
+        raise InvalidValueError(
+            record.name, "the run has no saved notebook file to replay in file mode"
         )
     replay_id = uuid.uuid4().hex
     log_dir = store.directory / "replays"

@@ -318,6 +318,8 @@ def test_a_replay_in_the_background_reports_progress_and_its_verdict(
 def test_replay_errors_are_one_line(tmp_path: Path) -> None:
     with mlops.start_run(name="no-notebook"):
         mlops.log_metric("m", 1)
+    with pytest.raises(InvalidValueError, match="no saved notebook file"):
+        start_replay("no-notebook", mode="file")
     result = subprocess.run(
         [PYTHON, "-m", "jupyter_mlops.cli", "replay", "no-notebook", "--mode", "file"],
         capture_output=True,
