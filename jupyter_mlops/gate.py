@@ -78,43 +78,32 @@ def check(
 ) -> dict[str, Any]:
     """Replay a run (or run a notebook), apply thresholds; ``result["passed"]`` says all held."""
     from .compare import DEFAULT_ATOL, DEFAULT_RTOL
-    from .replay import replay
+    from .replays import replay
 
     limits = [t if isinstance(t, Threshold) else parse_threshold(t) for t in thresholds]
     store = store or open_store()
     started = time.perf_counter()
     notebook = _as_notebook(target)
+    options: dict[str, Any] = {
+        "rtol": DEFAULT_RTOL if rtol is None else rtol,
+        "atol": DEFAULT_ATOL if atol is None else atol,
+        "tolerances": tolerances,
+        "timeout": timeout,
+        "progress": progress,
+        "store": store,
+    }
     cases: list[dict[str, Any]] = []
     report: dict[str, Any] | None = None
     if notebook is not None:
         earlier = _newest_run_of(notebook, store)
         if earlier is not None:
-            report = replay(
-                earlier,
-                mode=mode or "file",
-                notebook=notebook,
-                rtol=DEFAULT_RTOL if rtol is None else rtol,
-                atol=DEFAULT_ATOL if atol is None else atol,
-                tolerances=tolerances,
-                timeout=timeout,
-                progress=progress,
-                store=store,
-            )
+            report = replay(earlier, mode=mode or "file", notebook=notebook, **options)
             run_id = report["replay_run"]["id"]
         else:
             run_id, case = _run_notebook(notebook, store, timeout)
             cases.append(case)
     else:
-        report = replay(
-            target,
-            mode=mode or "recorded",
-            rtol=DEFAULT_RTOL if rtol is None else rtol,
-            atol=DEFAULT_ATOL if atol is None else atol,
-            tolerances=tolerances,
-            timeout=timeout,
-            progress=progress,
-            store=store,
-        )
+        report = replay(target, mode=mode or "recorded", **options)
         run_id = report["replay_run"]["id"]
     if report is not None:
         cases.append(

@@ -100,19 +100,14 @@ def replay(
         "kernel": kernel,
     }
     if store.get_replay(replay_id) is None:
-        store.insert_replay(
-            {
-                "id": replay_id,
-                "original_id": record.id,
-                "mode": mode,
-                "state": "running",
-                "cells_done": 0,
-                "cells_total": len(nb.cells),
-                "options": options,
-                "pid": os.getpid(),
-                "host": runs._HOST,
-                "start_time": time.time(),
-            }
+        _insert_replay(
+            store,
+            replay_id,
+            record.id,
+            mode,
+            pid=os.getpid(),
+            options=options,
+            cells_total=len(nb.cells),
         )
     else:
         store.update_replay(replay_id, state="running", cells_total=len(nb.cells))
@@ -384,17 +379,7 @@ def start_replay(
     for flag, value in (("--rtol", rtol), ("--atol", atol), ("--timeout", timeout)):
         if value is not None:
             command += [flag, repr(value)]
-    store.insert_replay(
-        {
-            "id": replay_id,
-            "original_id": record.id,
-            "mode": mode,
-            "state": "running",
-            "cells_done": 0,
-            "host": runs._HOST,
-            "start_time": time.time(),
-        }
-    )
+    _insert_replay(store, replay_id, record.id, mode)
     env = {**os.environ, "JUPYTER_MLOPS_DIR": str(store.directory)}
     for name in (runs.ENV_AUTOSTART, runs.ENV_RUN_ID, runs.ENV_KIND, runs.ENV_PARENT):
         env.pop(name, None)
@@ -414,6 +399,16 @@ def start_replay(
     row = store.get_replay(replay_id)
     assert row is not None
     return row
+
+
+def _insert_replay(
+    store: Store, replay_id: str, original_id: str, mode: str, **fields: Any
+) -> None:
+    """The row of a replay that is starting."""
+    row: dict[str, Any] = {"id": replay_id, "original_id": original_id, "mode": mode}
+    row["state"] = "running"
+    row.update(cells_done=0, host=runs._HOST, start_time=time.time(), **fields)
+    store.insert_replay(row)
 
 
 def get_replay(replay_id: str, *, store: Store | None = None) -> dict[str, Any]:
