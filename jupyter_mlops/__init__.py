@@ -29,6 +29,9 @@ _EXPORTS = {
     "Run": "run",
     "RunRecord": "run",
     "content_hash": "hashing",
+    "replay": "replays",
+    "sweep": "sweeps",
+    "check": "gate",
     "diff_runs": "compare",
     "MlopsError": "errors",
 }
@@ -39,6 +42,7 @@ __all__ = [
     "RunRecord",
     "__version__",
     "active_run",
+    "check",
     "content_hash",
     "delete_run",
     "diff_runs",
@@ -51,8 +55,10 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "replay",
     "runs",
     "start_run",
+    "sweep",
     "unload_ipython_extension",
     "update_run",
 ]
@@ -60,7 +66,9 @@ __all__ = [
 if TYPE_CHECKING:
     from .compare import diff_runs
     from .errors import MlopsError
+    from .gate import check
     from .hashing import content_hash
+    from .replays import replay
     from .run import (
         Run,
         RunRecord,
@@ -78,6 +86,7 @@ if TYPE_CHECKING:
         start_run,
         update_run,
     )
+    from .sweeps import sweep
 
 
 def __getattr__(name: str) -> Any:

@@ -244,7 +244,7 @@ def replay_command(
 
     Exits 0 when it reproduced (within tolerance counts), 1 when it diverged or failed.
     """
-    from .replay import replay, report_text, verdict_exit_code
+    from .replays import replay, report_text, verdict_exit_code
 
     report = replay(
         run,
@@ -355,7 +355,7 @@ def sweep_command(
     Exits 1 when any point failed.
     """
     from .store import open_store
-    from .sweep import load_grid, parse_value, sweep, sweep_table
+    from .sweeps import load_grid, parse_value, sweep, sweep_table
 
     grid: dict[str, list[Any]] = load_grid(grid_file) if grid_file else {}
     for encoded in params:
@@ -426,7 +426,7 @@ def check_command(
     """A CI gate: replay RUN (or run NOTEBOOK against its newest earlier run), apply the
     metric thresholds, exit 1 if anything failed.
     """
-    from .check import check, check_text, parse_threshold, write_junit
+    from .gate import check, check_text, parse_threshold, write_junit
     from .store import open_store
 
     limits = [parse_threshold(text) for text in thresholds]

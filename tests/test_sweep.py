@@ -10,9 +10,9 @@ from xml.etree import ElementTree
 import pytest
 
 import jupyter_mlops as mlops
-from jupyter_mlops.check import check, parse_threshold, write_junit
 from jupyter_mlops.errors import InvalidValueError
-from jupyter_mlops.sweep import expand_grid, load_grid, parse_value, sweep
+from jupyter_mlops.gate import check, parse_threshold, write_junit
+from jupyter_mlops.sweeps import expand_grid, load_grid, parse_value, sweep
 
 from .conftest import PYTHON, child_env
 from .test_replay import START, run_original, write_notebook
@@ -125,7 +125,7 @@ def test_one_failing_point_does_not_stop_the_others(tmp_path: Path) -> None:
     assert failed["failure"]["error"] == "ZeroDivisionError"
     assert passed["status"] == "finished"
     assert passed["metrics"] == {"score": 1.0}
-    from jupyter_mlops.sweep import sweep_table
+    from jupyter_mlops.sweeps import sweep_table
 
     text = sweep_table(result)
     assert "point 1 failed at cell 3: ZeroDivisionError: depth must not be 0" in text
