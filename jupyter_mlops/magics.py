@@ -129,6 +129,9 @@ class TrackMagics(Magics):
           %track runs [--notebook PATH] [--where EXPR] [--limit N]
           %track show RUN                  one run whole
           %track compare RUN RUN ...       what differs between runs
+          %track plot KEY [RUN ...]        a metric's curves; with no RUN a live chart
+                                           of the active run that grows as it logs
+        In a notebook these show widgets (tables, tabs, plotly charts); in a terminal, text.
 
         Cell magic:
           %%track [--name NAME] [--tag KEY=VALUE]...
@@ -147,14 +150,14 @@ class TrackMagics(Magics):
             if not words:
                 raise MagicUsageError(
                     "say what to track: start, params, metric, data, artifact, end, status, "
-                    "runs, show or compare (see %track?)"
+                    "runs, show, compare or plot (see %track?)"
                 )
             command, args = words[0], words[1:]
             handler: Callable[[list[str]], Any] | None = getattr(self, f"_do_{command}", None)
             if handler is None:
                 raise MagicUsageError(
                     f"unknown command {command!r}; use start, params, metric, data, artifact, "
-                    "end, status, runs, show or compare"
+                    "end, status, runs, show, compare or plot"
                 )
             # What the tracker prints about itself is no part of the cell's result.
             with quiet():
@@ -303,32 +306,71 @@ class TrackMagics(Magics):
                 f"runs: unexpected {' '.join(positional)!r} (filter with --where 'EXPR')"
             )
         limit = options.get("limit", ["20"])[0]
-        if not limit.isdigit():
-            raise MagicUsageError(f"runs: --limit wants a number, got {limit!r}")
+        if not limit.isdigit() or int(limit) < 1:
+            raise MagicUsageError(f"runs: --limit wants a number above 0, got {limit!r}")
+        where = _unquote(options["where"][0]) if "where" in options else None
+        notebook = options.get("notebook", [None])[0]
+        if _widgets_shown():
+            from .widgets import runs_view
+
+            _display(runs_view(where, notebook=notebook, page_size=int(limit)))
+            return
         from .tables import runs_table
 
-        found = runs.list_runs(
-            where=_unquote(options["where"][0]) if "where" in options else None,
-            notebook=options.get("notebook", [None])[0],
-            limit=int(limit),
-        )
-        print(runs_table(found))
+        print(runs_table(runs.list_runs(where=where, notebook=notebook, limit=int(limit))))
 
     def _do_show(self, words: list[str]) -> None:
         if len(words) != 1:
             raise MagicUsageError("show: give one run (id, id prefix or name)")
+        record = runs.get_run(_unquote(words[0]))
+        if _widgets_shown():
+            from .widgets import RunView
+
+            _display(RunView(record))
+            return
         from .tables import run_text
 
-        print(run_text(runs.get_run(_unquote(words[0])).to_dict(full=True)))
+        print(run_text(record.to_dict(full=True)))
 
     def _do_compare(self, words: list[str]) -> None:
         if len(words) < 2:
             raise MagicUsageError("compare: give two or more runs")
+        found = [runs.get_run(_unquote(w)) for w in words]
+        if _widgets_shown():
+            from .widgets import CompareView
+
+            _display(CompareView(found))
+            return
         from .compare import diff_runs
         from .tables import diff_text
 
-        records = [runs.get_run(_unquote(w)).to_dict(full=True) for w in words]
+        records = [record.to_dict(full=True) for record in found]
         print("\n\n".join(diff_text(diff_runs(records[0], other)) for other in records[1:]))
+
+    def _do_plot(self, words: list[str]) -> None:
+        if not words:
+            raise MagicUsageError("plot: give a metric name, then runs (none: the active run)")
+        key, refs = _unquote(words[0]), [_unquote(w) for w in words[1:]]
+        if key.startswith("--"):
+            raise MagicUsageError(f"plot: unknown option {key} (plot KEY [RUN ...])")
+        if _widgets_shown():
+            from .widgets import plot_view
+
+            _display(plot_view(key, refs))
+            return
+        from .tables import series_text
+
+        if refs:
+            records = [runs.get_run(ref) for ref in refs]
+        else:
+            run = runs.active_run() or runs.last_started_run()
+            if run is None:
+                raise MagicUsageError("plot: no active run; name the runs to plot")
+            records = [run.record()]
+        series = {f"{r.name} ({r.id[:12]})": r.metric_series(key) for r in records}
+        if not any(series.values()):
+            raise MagicUsageError(f"plot: no metric {key!r} in the run(s) given")
+        print(series_text(key, series))
 
     # -- values ----------------------------------------------------------------------------
 
@@ -373,6 +415,19 @@ class TrackMagics(Magics):
         if name not in self._namespace:
             raise MagicUsageError(f"{command}: no variable named {name!r}")
         return self._namespace[name]
+
+
+def _widgets_shown() -> bool:
+    """Whether views go out as widgets (a notebook frontend) rather than as text."""
+    from .widgets import in_notebook_frontend
+
+    return in_notebook_frontend()
+
+
+def _display(view: Any) -> None:
+    from IPython.display import display
+
+    display(view)
 
 
 def _unquote(word: str) -> str:

@@ -933,9 +933,14 @@ def list_runs_page(
     statuses: Sequence[str] = (),
     limit: int = 50,
     offset: int = 0,
+    count_limit: int | None = None,
     store: Store | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of runs newest first, and how many runs match in all (the sidebar's list)."""
+    """One page of runs newest first, and how many runs match (the sidebar's list).
+
+    With ``count_limit``, a filtered total is counted no further than that: counting every
+    match of an expression reads the whole store.
+    """
     from .query import BoolOp, Comparison, Node, parse_expression
 
     store = store or open_store(create=False)
@@ -955,5 +960,8 @@ def list_runs_page(
         node = status_node if node is None else BoolOp("and", node, status_node)
     notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
     page = store.list_runs(where=node, notebook=notebook_ref, limit=limit, offset=offset)
-    total = store.count_runs(where=node, notebook=notebook_ref)
+    if count_limit is not None and node is not None:
+        total = store.count_runs_upto(count_limit, where=node, notebook=notebook_ref)
+    else:
+        total = store.count_runs(where=node, notebook=notebook_ref)
     return page, total

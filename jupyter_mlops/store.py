@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -104,7 +105,9 @@ _INSERT_CELL = (
 _RUN_FIELDS = {
     "id": "r.id",
     "name": "r.name",
-    "status": "r.status",
+    # Unary + keeps SQLite off the status index: with it, a status filter reads every match
+    # and sorts them all; without it, the start_time index gives the newest page at once.
+    "status": "+r.status",
     "notebook": "r.notebook",
     "kind": "r.kind",
     "parent": "r.parent_id",
@@ -458,6 +461,17 @@ class Store:
         condition, args = _run_filter(where, notebook)
         return int(self.conn.execute(f"SELECT count(*) FROM runs r{condition}", args).fetchone()[0])
 
+    def count_runs_upto(
+        self, limit: int, *, where: Node | None = None, notebook: str | None = None
+    ) -> int:
+        """How many runs match, counting no further than ``limit`` (bounds a filter's cost)."""
+        self.flush()
+        condition, args = _run_filter(where, notebook)
+        cursor = self.conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM runs r{condition} LIMIT ?)", [*args, limit]
+        )
+        return int(cursor.fetchone()[0])
+
     def delete_run(self, run_id: str) -> None:
         """Delete a run and every row that belongs to it (blobs stay: others may share them)."""
         self.flush()
@@ -570,19 +584,59 @@ class Store:
         ]
 
     def metric_points_since(
-        self, run_id: str, key: str, after: int = 0
-    ) -> tuple[list[tuple[int, float]], int]:
+        self,
+        run_id: str,
+        key: str,
+        after: int = 0,
+        every: int = 1,
+        *,
+        budget: int | None = None,
+        flush: bool = True,
+    ) -> tuple[list[tuple[int, float]], int, int]:
         """(step, value) of one metric's points logged after position ``after`` (0 for all),
-        in logging order, and the position to pass next time."""
-        self.flush()
-        rows = self.conn.execute(
-            "SELECT rowid, step, value FROM metrics WHERE run_id = ? AND key = ? AND rowid > ?"
-            " ORDER BY rowid",
-            (run_id, key, after),
-        ).fetchall()
-        if not rows:
-            return [], after
-        return [(step, _metric_value(value)) for _, step, value in rows], int(rows[-1][0])
+        in logging order, about one in ``every`` of them (more sparsely if that would give
+        over ``budget`` points) and the last; then the position to pass next time and the
+        ``every`` used. ``flush=False`` reads what the writer has stored, without writing."""
+        if flush:
+            self.flush()
+        # After the first read, the new points are at the end of the table: a rowid range scan
+        # reads only them, where the (run_id, key, step) index would walk every point again.
+        source = "metrics NOT INDEXED" if after else "metrics"
+        match = "run_id = ? AND key = ?"
+        last = self.conn.execute(
+            f"SELECT rowid, step, value FROM {source} WHERE rowid > ? AND {match}"
+            " ORDER BY rowid DESC LIMIT 1",
+            (after, run_id, key),
+        ).fetchone()
+        if last is None:
+            return [], after, every
+        if budget is not None:
+            start = after
+            if not after:
+                first = self.conn.execute(
+                    f"SELECT min(rowid) FROM metrics WHERE {match}", (run_id, key)
+                ).fetchone()
+                start = int(first[0]) - 1
+            # Rows since ``start``, of every run and key: at least as many as this metric's.
+            every = max(every, math.ceil((last[0] - start) / max(budget, 1)))
+        if every <= 1:
+            rows = self.conn.execute(
+                f"SELECT rowid, step, value FROM {source} WHERE rowid > ? AND rowid < ?"
+                f" AND {match} ORDER BY rowid",
+                (after, last[0], run_id, key),
+            )
+        else:
+            # Thinned by a cheap test of the rowid, made before the row is decoded; its hash
+            # keeps metrics logged in turn (rowids odd and even) from hiding one another.
+            rows = self.conn.execute(
+                f"SELECT rowid, step, value FROM {source} WHERE rowid > ? AND rowid < ?"
+                " AND (((rowid % 4294967291) * 2654435761) >> 12) % ? = 0"
+                f" AND {match} ORDER BY rowid",
+                (after, last[0], every, run_id, key),
+            )
+        points = [(step, _metric_value(value)) for _, step, value in rows]
+        points.append((last[1], _metric_value(last[2])))
+        return points, int(last[0]), every
 
     def cells(self, run_id: str, *, prelude: bool = False) -> list[dict[str, Any]]:
         """A run's cell executions in the order they ran; ``prelude``: only the cells its

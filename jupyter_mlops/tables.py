@@ -9,9 +9,17 @@ from typing import Any
 
 from tabulate import tabulate
 
-__all__ = ["diff_text", "format_duration", "format_value", "run_text", "runs_table"]
+__all__ = [
+    "diff_text",
+    "format_duration",
+    "format_value",
+    "run_text",
+    "runs_table",
+    "series_text",
+]
 
 MAX_KEY_COLUMNS = 6
+MAX_SERIES_ROWS = 12
 
 
 def format_value(value: Any, width: int = 40) -> str:
@@ -104,7 +112,25 @@ def run_text(run: dict[str, Any]) -> str:
         overview.append(["parent", run["parent_id"]])
     if run.get("tags"):
         overview.append(["tags", ", ".join(f"{k}={v}" for k, v in run["tags"].items())])
+    replay_of = run.get("replay_of")
+    if replay_of:
+        overview.append(["verdict", f"{replay_of.get('verdict') or replay_of['state']}"])
+        if replay_of.get("summary"):
+            overview.append(["", replay_of["summary"]])
     parts.append(tabulate(overview, tablefmt="plain", disable_numparse=True))
+    replays = run.get("replays") or []
+    if replays:
+        rows = [
+            [
+                _when(r["start_time"]),
+                r["mode"],
+                r.get("verdict") or r["state"],
+                (r.get("replay_run_id") or "")[:12],
+                format_value(r.get("summary") or "", 70),
+            ]
+            for r in replays
+        ]
+        parts.append(_section("replays", rows, ["started", "mode", "verdict", "run", "summary"]))
     if run["params"]:
         rows = [[k, format_value(v, 60)] for k, v in run["params"].items()]
         parts.append(_section("params", rows, ["key", "value"]))
@@ -210,3 +236,28 @@ def _side(value: Any) -> str:
 
 def _short(digest: str | None) -> str:
     return "(none)" if digest is None else digest[:16]
+
+
+def series_text(key: str, series: dict[str, list[dict[str, Any]]]) -> str:
+    """A metric's step series per run as text: a summary line and evenly spaced points."""
+    parts = []
+    for label, points in series.items():
+        if not points:
+            parts.append(f"{key} of {label}: no points")
+            continue
+        values = [p["value"] for p in points]
+        finite = [v for v in values if not (math.isnan(v) or math.isinf(v))]
+        low = format_value(min(finite)) if finite else "-"
+        high = format_value(max(finite)) if finite else "-"
+        head = (
+            f"{key} of {label}: {len(points)} point(s), last {format_value(values[-1])}"
+            f" at step {points[-1]['step']}, min {low}, max {high}"
+        )
+        step = max(1, math.ceil(len(points) / MAX_SERIES_ROWS))
+        shown = points[::step]
+        if shown[-1] is not points[-1]:
+            shown.append(points[-1])
+        rows = [[p["step"], format_value(p["value"])] for p in shown]
+        body = tabulate(rows, headers=["step", key], tablefmt="simple", disable_numparse=True)
+        parts.append(f"{head}\n{body}")
+    return "\n\n".join(parts)

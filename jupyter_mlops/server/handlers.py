@@ -1,0 +1,270 @@
+"""Tornado handlers of the REST API under ``/jupyter-mlops/api/``: thin, all authenticated.
+
+Each handler reads its arguments, calls one function of ``api`` in a worker thread (so a
+large query never stalls the server's event loop) and writes JSON. One base handler turns
+our errors into a one-line JSON answer with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from ..cli import json_ready
+from ..errors import (
+    AmbiguousRunError,
+    ExpressionError,
+    InvalidValueError,
+    MlopsError,
+    ReplayNotFoundError,
+    RunNotFoundError,
+    StoreNotFoundError,
+)
+from . import api
+
+__all__ = ["API_PREFIX", "AUTH_RESOURCE", "MlopsHandler", "route_table"]
+
+API_PREFIX = "jupyter-mlops/api"
+# The resource name an authorizer sees for every endpoint of this extension.
+AUTH_RESOURCE = "jupyter_mlops"
+ROOT_SETTING = "jupyter_mlops_root"
+
+T = TypeVar("T")
+# One worker: the store's SQLite connection is used by one thread at a time, in order.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-mlops-api")
+
+
+def _error_code(exc: MlopsError) -> tuple[int, str]:
+    if isinstance(exc, api.ApiError):
+        return exc.status, exc.error
+    if isinstance(exc, StoreNotFoundError):
+        return 404, "no_store"
+    if isinstance(exc, RunNotFoundError):
+        return 404, "run_not_found"
+    if isinstance(exc, ReplayNotFoundError):
+        return 404, "replay_not_found"
+    if type(exc).__name__.endswith("NotFoundError"):
+        return 404, "not_found"
+    if isinstance(exc, ExpressionError):
+        return 400, "bad_expression"
+    if isinstance(exc, AmbiguousRunError):
+        return 400, "ambiguous_run"
+    if isinstance(exc, InvalidValueError):
+        return 400, "invalid_value"
+    return 400, "bad_request"
+
+
+class MlopsHandler(APIHandler):
+    """The base of every handler here: the server's root, JSON answers, JSON errors."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def root(self) -> Path:
+        """The server's root folder, where the store is looked for."""
+        return Path(self.settings[ROOT_SETTING])
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking API function in the worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_WORKER, functools.partial(function, *args, **kwargs))
+
+    async def answer(
+        self, function: Callable[..., Any], *args: Any, status: int = 200, **kwargs: Any
+    ) -> None:
+        """Call an API function and write its result, or our error as JSON with a 4xx."""
+        try:
+            result = await self.call(function, *args, **kwargs)
+        except MlopsError as exc:
+            code, error = _error_code(exc)
+            self.set_status(code)
+            self.finish_json({"error": error, "message": str(exc).splitlines()[0]})
+            return
+        self.set_status(status)
+        self.finish_json(result)
+
+    def finish_json(self, data: Any) -> None:
+        """Write strict JSON (non-finite numbers as "nan", "inf", "-inf")."""
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(json_ready(data), default=str, allow_nan=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors raised outside ``answer`` (refused auth, bad methods) in the same shape."""
+        exc_info = kwargs.get("exc_info")
+        message = self._reason
+        if exc_info and isinstance(exc_info[1], tornado.web.HTTPError):
+            message = exc_info[1].log_message or message
+        elif status_code >= 500:
+            message = "internal error; see the server's log"
+        self.set_header("Content-Type", "application/json")
+        error = "forbidden" if status_code in (401, 403) else f"http_{status_code}"
+        self.finish(json.dumps({"error": error, "message": str(message).splitlines()[0]}))
+
+    def query_text(self, name: str) -> str | None:
+        """A query argument as text, or None when absent or empty."""
+        value = self.get_query_argument(name, None)
+        if value is None:
+            return None
+        return value.strip() or None
+
+    def query_int(self, name: str, default: int) -> int:
+        """A query argument as a whole number, or a 400 naming it."""
+        value = self.get_query_argument(name, None)
+        if value is None or not value.strip():
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise api.ApiError(
+                400, "invalid_value", f"{name}: {value[:40]!r} is not a whole number"
+            ) from None
+
+    def body_object(self) -> dict[str, Any]:
+        """The request body as a JSON object (empty when there is none), or a 400."""
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError as exc:
+            raise api.ApiError(400, "bad_json", f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise api.ApiError(400, "bad_json", "the body must be a JSON object")
+        return body
+
+    def parsed(self, parse: Callable[[], T]) -> T | None:
+        """Parse request arguments; on a bad one write the 400 and return None."""
+        try:
+            return parse()
+        except api.ApiError as exc:
+            self.set_status(exc.status)
+            self.finish_json({"error": exc.error, "message": str(exc)})
+            return None
+
+
+class RunsHandler(MlopsHandler):
+    """``GET runs``: a page of runs, newest first, filtered by notebook, status, expression."""
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def get(self) -> None:
+        """A page of runs and the total that match."""
+
+        def parse() -> dict[str, Any]:
+            statuses = [
+                s.strip() for s in (self.query_text("status") or "").split(",") if s.strip()
+            ]
+            return {
+                "notebook": self.query_text("notebook"),
+                "where": self.query_text("where"),
+                "statuses": statuses,
+                "limit": self.query_int("limit", api.DEFAULT_PAGE),
+                "offset": self.query_int("offset", 0),
+            }
+
+        arguments = self.parsed(parse)
+        if arguments is not None:
+            await self.answer(api.runs_page, self.root, **arguments)
+
+
+class RunHandler(MlopsHandler):
+    """``GET``, ``PATCH`` and ``DELETE runs/{id}``."""
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def get(self, run_id: str) -> None:
+        """The whole run."""
+        points = self.parsed(lambda: self.query_int("max_points", api.DEFAULT_POINTS))
+        if points is not None:
+            await self.answer(api.run_detail, self.root, run_id, max_points=points)
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def patch(self, run_id: str) -> None:
+        """Rename, tag, untag or annotate the run."""
+        body = self.parsed(self.body_object)
+        if body is not None:
+            await self.answer(api.update_run, self.root, run_id, body)
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def delete(self, run_id: str) -> None:
+        """Delete the run (refused while it runs)."""
+        await self.answer(api.delete_run, self.root, run_id)
+
+
+class MetricHandler(MlopsHandler):
+    """``GET runs/{id}/metrics/{key}``: a step series, thinned for charts."""
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def get(self, run_id: str, key: str) -> None:
+        """One metric's series."""
+        points = self.parsed(lambda: self.query_int("max_points", api.DEFAULT_POINTS))
+        if points is not None:
+            await self.answer(
+                api.metric_series,
+                self.root,
+                run_id,
+                key,
+                max_points=points,
+            )
+
+
+class CompareHandler(MlopsHandler):
+    """``GET compare?ids=a,b,...``."""
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def get(self) -> None:
+        """Runs side by side and their diffs."""
+        ids = [i.strip() for i in (self.query_text("ids") or "").split(",") if i.strip()]
+        await self.answer(api.compare_runs, self.root, ids)
+
+
+class ReplayStartHandler(MlopsHandler):
+    """``POST runs/{id}/replay``: starts a replay in the background."""
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def post(self, run_id: str) -> None:
+        """Start a replay; 202 with the replay's row."""
+        body = self.parsed(self.body_object)
+        if body is not None:
+            await self.answer(api.start_replay, self.root, run_id, body, status=202)
+
+
+class ReplayHandler(MlopsHandler):
+    """``GET replays/{id}``: progress and verdict."""
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def get(self, replay_id: str) -> None:
+        """The replay's state."""
+        await self.answer(api.replay_state, self.root, replay_id)
+
+
+_ROUTES: list[tuple[str, type[MlopsHandler]]] = [
+    ("runs", RunsHandler),
+    (r"runs/([^/]+)", RunHandler),
+    (r"runs/([^/]+)/metrics/(.+)", MetricHandler),
+    (r"runs/([^/]+)/replay", ReplayStartHandler),
+    ("compare", CompareHandler),
+    (r"replays/([^/]+)", ReplayHandler),
+]
+
+
+def route_table(base_url: str) -> list[tuple[str, type[MlopsHandler]]]:
+    """The URL patterns of the API under the server's base URL."""
+    prefix = url_path_join(base_url, API_PREFIX)
+    return [(url_path_join(prefix, pattern) + "/?$", handler) for pattern, handler in _ROUTES]

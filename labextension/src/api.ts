@@ -1,0 +1,209 @@
+/**
+ * The client of the jupyter-mlops REST API (see jupyter_mlops/server/openapi.yaml).
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** A metric value as the API sends it: a number, or "nan" / "inf" / "-inf". */
+export type MetricValue = number | string;
+
+/** One run as listed. */
+export interface IRun {
+  id: string;
+  name: string;
+  status: string;
+  kind: string;
+  notebook: string | null;
+  lab_path: string | null;
+  start_time: number;
+  end_time: number | null;
+  linear: boolean | null;
+  linear_reasons: string[] | null;
+  parent_id: string | null;
+  note: string | null;
+  error: string | null;
+  params: Record<string, unknown>;
+  metrics: Record<string, MetricValue>;
+  tags: Record<string, string>;
+  metric_keys?: string[];
+}
+
+/** A point of a metric's step series. */
+export interface IMetricPoint {
+  step: number;
+  value: MetricValue;
+  time: number;
+  cell: number | null;
+}
+
+/** One executed cell, in run order. */
+export interface ICell {
+  seq: number;
+  execution_count: number | null;
+  cell_id: string | null;
+  source: string | null;
+  duration: number | null;
+  error: string | null;
+  error_value: string | null;
+  reads: string[] | null;
+  writes: string[] | null;
+}
+
+/** A replay of a run: progress, then the verdict. */
+export interface IReplay {
+  id: string;
+  original_id: string;
+  replay_run_id: string | null;
+  mode: string;
+  state: string;
+  cells_done: number | null;
+  cells_total: number | null;
+  verdict: string | null;
+  summary: string | null;
+  start_time: number;
+  end_time: number | null;
+}
+
+/** A run whole. */
+export interface IRunDetail extends IRun {
+  metric_series: Record<string, IMetricPoint[]>;
+  metric_series_length: Record<string, number>;
+  cells: ICell[];
+  datasets: Array<Record<string, unknown>>;
+  artifacts: Array<Record<string, unknown>>;
+  environment: Record<string, unknown> | null;
+  replays: IReplay[];
+  replay_of: IReplay | null;
+}
+
+/** A page of runs. */
+export interface IRunsPage {
+  runs: IRun[];
+  total: number;
+  total_capped: boolean;
+  limit: number;
+  offset: number;
+  store: string | null;
+}
+
+/** The diff of two runs (as `jupyter mlops diff --format json`). */
+export interface IDiff {
+  a: { id: string; name: string };
+  b: { id: string; name: string };
+  same: boolean;
+  params: Record<string, [unknown, unknown]>;
+  metrics: Record<string, { a: MetricValue | null; b: MetricValue | null; delta: MetricValue | null }>;
+  datasets: Record<string, [string | null, string | null]>;
+  packages: Record<string, [string | null, string | null]>;
+  cells: { count: [number, number]; differences: unknown[] };
+}
+
+/** Runs side by side. */
+export interface ICompare {
+  runs: IRun[];
+  diffs: IDiff[];
+}
+
+/** An error the API answered with. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message);
+  }
+}
+
+const settings = ServerConnection.makeSettings();
+
+/** Call the API; JSON in, JSON out, errors as ApiError with the server's one-line message. */
+export async function requestAPI<T>(
+  path: string,
+  init: RequestInit = {},
+  query: Record<string, string | undefined> = {}
+): Promise<T> {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== '') {
+      params.set(key, value);
+    }
+  }
+  const search = params.toString();
+  const url =
+    URLExt.join(settings.baseUrl, 'jupyter-mlops', 'api', path) + (search ? `?${search}` : '');
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ApiError(0, 'network', String(error));
+  }
+  const text = await response.text();
+  let data: any = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    throw new ApiError(
+      response.status,
+      (data && data.error) || `http_${response.status}`,
+      (data && data.message) || response.statusText
+    );
+  }
+  return data as T;
+}
+
+/** The API's calls, one function each. */
+export const api = {
+  runs(query: {
+    notebook?: string;
+    where?: string;
+    status?: string;
+    limit?: number;
+    offset?: number;
+  }): Promise<IRunsPage> {
+    return requestAPI<IRunsPage>('runs', {}, {
+      notebook: query.notebook,
+      where: query.where,
+      status: query.status,
+      limit: query.limit !== undefined ? String(query.limit) : undefined,
+      offset: query.offset !== undefined ? String(query.offset) : undefined
+    });
+  },
+  run(id: string): Promise<IRunDetail> {
+    return requestAPI<IRunDetail>(`runs/${encodeURIComponent(id)}`);
+  },
+  metric(id: string, key: string, maxPoints = 1000): Promise<{ points: IMetricPoint[]; length: number }> {
+    return requestAPI(
+      `runs/${encodeURIComponent(id)}/metrics/${encodeURIComponent(key)}`,
+      {},
+      { max_points: String(maxPoints) }
+    );
+  },
+  compare(ids: string[]): Promise<ICompare> {
+    return requestAPI<ICompare>('compare', {}, { ids: ids.join(',') });
+  },
+  update(
+    id: string,
+    body: { name?: string; tags?: Record<string, string>; remove_tags?: string[]; note?: string }
+  ): Promise<IRun> {
+    return requestAPI<IRun>(`runs/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      body: JSON.stringify(body)
+    });
+  },
+  remove(id: string): Promise<{ deleted: string }> {
+    return requestAPI(`runs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  },
+  startReplay(id: string, body: { mode?: string } = {}): Promise<IReplay> {
+    return requestAPI<IReplay>(`runs/${encodeURIComponent(id)}/replay`, {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
+  },
+  replay(id: string): Promise<IReplay> {
+    return requestAPI<IReplay>(`replays/${encodeURIComponent(id)}`);
+  }
+};

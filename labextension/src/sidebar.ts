@@ -1,0 +1,429 @@
+/**
+ * The left sidebar: runs of the notebook in focus (or all runs), newest first, with status
+ * badges, a filter box using the `where` language, and a selection for comparing runs.
+ * It polls while it is visible, so new runs and status changes show up by themselves.
+ */
+import { Signal, ISignal } from '@lumino/signaling';
+import { Widget } from '@lumino/widgets';
+
+import { ApiError, IRun, IRunsPage, api } from './api';
+import { append, clear, h, show, statusBadge, when } from './dom';
+
+/** Which runs the list shows. */
+export type Scope = 'notebook' | 'all';
+
+const PAGE = 50;
+const POLL_MS = 2000;
+const FILTER_DELAY_MS = 350;
+
+/** The runs sidebar. */
+export class RunsSidebar extends Widget {
+  constructor() {
+    super();
+    this.id = 'jupyter-mlops-sidebar';
+    this.addClass('jp-mlops-sidebar');
+    this.title.caption = 'Experiment runs';
+
+    this._scopeSelect = h(
+      'select',
+      { className: 'jp-mlops-scope', 'aria-label': 'Which runs to show', onchange: () => this._onScopeChange() },
+      h('option', { value: 'notebook' }, 'This notebook'),
+      h('option', { value: 'all' }, 'All runs')
+    );
+    this._statusSelect = h(
+      'select',
+      { className: 'jp-mlops-status-filter', 'aria-label': 'Status', onchange: () => this._reload() },
+      h('option', { value: '' }, 'Any status'),
+      ...['running', 'finished', 'failed', 'crashed', 'killed'].map(status => h('option', { value: status }, status))
+    );
+    this._search = h('input', {
+      type: 'search',
+      className: 'jp-mlops-search jp-mod-styled',
+      placeholder: 'Filter: metrics.acc > 0.9 and status = finished',
+      'aria-label': 'Filter runs with an expression',
+      spellcheck: 'false',
+      oninput: () => this._onSearchInput(),
+      onkeydown: (event: Event) => {
+        const key = (event as KeyboardEvent).key;
+        if (key === 'Enter') {
+          this._reload();
+        } else if (key === 'Escape' && this._search.value) {
+          this._search.value = '';
+          this._reload();
+        } else if (key === 'ArrowDown') {
+          event.preventDefault();
+          (this._list.querySelector('.jp-mlops-run-open') as HTMLElement | null)?.focus();
+        }
+      }
+    });
+    this._error = h('div', { className: 'jp-mlops-error', role: 'alert' });
+    this._scopeNote = h('div', { className: 'jp-mlops-scope-note', 'aria-live': 'polite' });
+    this._compareButton = h(
+      'button',
+      { className: 'jp-mlops-button jp-mod-accept', disabled: true, onclick: () => this._requestCompare() },
+      'Compare'
+    );
+    this._selectionNote = h('span', { className: 'jp-mlops-selection-note' }, 'Select two or more runs to compare');
+    this._list = h('ul', {
+      className: 'jp-mlops-runlist',
+      'aria-label': 'Runs, newest first',
+      onkeydown: (event: Event) => this._onListKey(event as KeyboardEvent)
+    });
+    this._more = h(
+      'button',
+      { className: 'jp-mlops-button jp-mlops-more', onclick: () => this._loadMore() },
+      'Show more'
+    );
+    this._count = h('span', { className: 'jp-mlops-count' });
+
+    append(
+      this.node,
+      h(
+        'div',
+        { className: 'jp-mlops-sidebar-header' },
+        h(
+          'div',
+          { className: 'jp-mlops-title-row' },
+          h('h2', { className: 'jp-mlops-title' }, 'Runs'),
+          h(
+            'button',
+            {
+              className: 'jp-mlops-button jp-mlops-refresh',
+              title: 'Refresh the runs',
+              'aria-label': 'Refresh the runs',
+              onclick: () => this.refresh()
+            },
+            '⟳'
+          )
+        ),
+        h('div', { className: 'jp-mlops-filters' }, this._scopeSelect, this._statusSelect),
+        this._search,
+        this._error,
+        this._scopeNote,
+        h('div', { className: 'jp-mlops-selection' }, this._selectionNote, this._compareButton)
+      ),
+      this._list,
+      h('div', { className: 'jp-mlops-sidebar-footer' }, this._count, this._more)
+    );
+  }
+
+  /** A run's row was activated: show its detail. */
+  get runOpened(): ISignal<this, IRun> {
+    return this._runOpened;
+  }
+
+  /** Compare was asked for the selected runs. */
+  get compareRequested(): ISignal<this, string[]> {
+    return this._compareRequested;
+  }
+
+  /** The ids of the selected runs, in the order they were selected. */
+  get selected(): string[] {
+    return [...this._selected];
+  }
+
+  /** Which runs the list shows. */
+  get scope(): Scope {
+    return this._scopeSelect.value as Scope;
+  }
+
+  set scope(value: Scope) {
+    this._scopeSelect.value = value;
+    this._onScopeChange();
+  }
+
+  /** The notebook in focus (a path under the server's root), or null. */
+  setNotebook(path: string | null): void {
+    if (path === this._notebook) {
+      return;
+    }
+    this._notebook = path;
+    if (this.scope === 'notebook') {
+      this._reload();
+    }
+  }
+
+  /** Put the keyboard focus in the filter box. */
+  focusSearch(): void {
+    this._search.focus();
+  }
+
+  /** Fetch the shown page again now. */
+  async refresh(): Promise<void> {
+    const request = ++this._request;
+    const started = performance.now();
+    const notebook = this.scope === 'notebook' ? this._notebook : null;
+    let page: IRunsPage;
+    try {
+      page = await api.runs({
+        notebook: notebook ?? undefined,
+        where: this._search.value.trim() || undefined,
+        status: this._statusSelect.value || undefined,
+        limit: this._limit
+      });
+    } catch (error) {
+      if (request === this._request) {
+        this._showError(error);
+      }
+      return;
+    }
+    if (request !== this._request) {
+      return; // a newer request is on its way
+    }
+    this._lastCostMs = performance.now() - started;
+    this._showError(null);
+    this._render(page, notebook);
+  }
+
+  /** Deselect every run. */
+  clearSelection(): void {
+    this._selected.clear();
+    this._list.querySelectorAll('input[type=checkbox]').forEach(box => ((box as HTMLInputElement).checked = false));
+    this._updateSelection();
+  }
+
+  protected onAfterShow(): void {
+    void this.refresh();
+    this._startPolling();
+  }
+
+  protected onAfterAttach(): void {
+    if (this.isVisible) {
+      void this.refresh();
+      this._startPolling();
+    }
+  }
+
+  protected onBeforeHide(): void {
+    this._stopPolling();
+  }
+
+  protected onBeforeDetach(): void {
+    this._stopPolling();
+  }
+
+  dispose(): void {
+    this._stopPolling();
+    super.dispose();
+  }
+
+  private _startPolling(): void {
+    if (this._timer !== null) {
+      return;
+    }
+    // A costly filter over a large store is asked again less often than a cheap list.
+    const delay = Math.max(POLL_MS, 5 * this._lastCostMs);
+    const handle = window.setTimeout(async () => {
+      if (this.isVisible && document.visibilityState === 'visible') {
+        await this.refresh();
+      }
+      if (this._timer === handle) {
+        this._timer = null;
+        if (this.isVisible) {
+          this._startPolling();
+        }
+      }
+    }, delay);
+    this._timer = handle;
+  }
+
+  private _stopPolling(): void {
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+      this._timer = null;
+    }
+  }
+
+  private _onScopeChange(): void {
+    this._reload();
+  }
+
+  private _onSearchInput(): void {
+    if (this._searchTimer !== null) {
+      window.clearTimeout(this._searchTimer);
+    }
+    this._searchTimer = window.setTimeout(() => {
+      this._searchTimer = null;
+      this._reload();
+    }, FILTER_DELAY_MS);
+  }
+
+  private _reload(): void {
+    this._limit = PAGE;
+    this._signature = '';
+    void this.refresh();
+  }
+
+  private _loadMore(): void {
+    this._limit = Math.min(this._limit + PAGE, 500);
+    void this.refresh();
+  }
+
+  /** Up and down arrows move between runs; space on a run selects it for comparison. */
+  private _onListKey(event: KeyboardEvent): void {
+    const target = event.target as HTMLElement;
+    const row = target.closest('.jp-mlops-run') as HTMLElement | null;
+    if (!row) {
+      return;
+    }
+    let next: Element | null = null;
+    if (event.key === 'ArrowDown') {
+      next = row.nextElementSibling;
+    } else if (event.key === 'ArrowUp') {
+      next = row.previousElementSibling;
+      if (!next) {
+        event.preventDefault();
+        this._search.focus();
+        return;
+      }
+    } else if (event.key === ' ' && target.classList.contains('jp-mlops-run-open')) {
+      event.preventDefault();
+      (row.querySelector('.jp-mlops-select') as HTMLInputElement | null)?.click();
+      return;
+    } else {
+      return;
+    }
+    event.preventDefault();
+    (next?.querySelector('.jp-mlops-run-open') as HTMLElement | null)?.focus();
+  }
+
+  private _requestCompare(): void {
+    if (this._selected.size >= 2) {
+      this._compareRequested.emit(this.selected);
+    }
+  }
+
+  private _showError(error: unknown): void {
+    clear(this._error);
+    if (error) {
+      const message = error instanceof ApiError ? error.message : String(error);
+      append(this._error, message);
+    }
+    this._search.classList.toggle('jp-mlops-invalid', error instanceof ApiError && error.code === 'bad_expression');
+  }
+
+  private _render(page: IRunsPage, notebook: string | null): void {
+    const signature = JSON.stringify([
+      notebook,
+      page.total,
+      page.runs.map(run => [run.id, run.name, run.status, run.end_time, run.linear, run.metrics, run.tags])
+    ]);
+    this._updateScopeNote(page, notebook);
+    if (signature === this._signature) {
+      return; // nothing changed: keep the DOM (and the keyboard focus) as it is
+    }
+    this._signature = signature;
+    const focusedId = (document.activeElement?.closest('.jp-mlops-run') as HTMLElement | null)?.dataset.runId;
+    const rows = page.runs.map(run => this._row(run));
+    this._list.replaceChildren(...rows);
+    if (page.runs.length === 0) {
+      this._list.appendChild(
+        h(
+          'li',
+          { className: 'jp-mlops-empty' },
+          page.store === null
+            ? 'No runs yet: start one in a notebook with %load_ext jupyter_mlops and %track start.'
+            : 'No runs match.'
+        )
+      );
+    }
+    if (focusedId) {
+      (this._list.querySelector(`[data-run-id="${CSS.escape(focusedId)}"] .jp-mlops-run-open`) as HTMLElement | null)?.focus();
+    }
+    const visible = new Set(page.runs.map(run => run.id));
+    for (const id of [...this._selected]) {
+      if (!visible.has(id)) {
+        this._selected.delete(id);
+      }
+    }
+    this._updateSelection();
+    this._count.textContent = `${page.runs.length.toLocaleString()} of ${page.total.toLocaleString()}${page.total_capped ? '+' : ''}`;
+    this._more.hidden = (page.runs.length >= page.total && !page.total_capped) || this._limit >= 500;
+    this._list.dataset.loaded = 'true';
+    if (!this._firstRendered) {
+      this._firstRendered = true;
+      performance.mark('jupyter-mlops:first-render');
+    }
+  }
+
+  private _updateScopeNote(page: IRunsPage, notebook: string | null): void {
+    let text = '';
+    if (this.scope === 'notebook') {
+      text = notebook ? `Runs of ${notebook}` : 'No notebook in focus: showing all runs';
+    }
+    if (this._scopeNote.textContent !== text) {
+      this._scopeNote.textContent = text;
+    }
+  }
+
+  private _row(run: IRun): HTMLElement {
+    const checkbox = h('input', {
+      type: 'checkbox',
+      className: 'jp-mlops-select',
+      'aria-label': `Select run ${run.name} for comparison`,
+      onchange: () => {
+        if (checkbox.checked) {
+          this._selected.add(run.id);
+        } else {
+          this._selected.delete(run.id);
+        }
+        this._updateSelection();
+      }
+    });
+    checkbox.checked = this._selected.has(run.id);
+    const metrics = Object.entries(run.metrics).slice(0, 3).map(([key, value]) => `${key} ${show(value)}`);
+    const open = h(
+      'button',
+      {
+        className: 'jp-mlops-run-open',
+        title: `Show run ${run.name}`,
+        onclick: () => this._runOpened.emit(run)
+      },
+      h('span', { className: 'jp-mlops-run-name' }, run.name),
+      h(
+        'span',
+        { className: 'jp-mlops-run-meta' },
+        [when(run.start_time), this.scope === 'all' && run.notebook ? run.notebook : null, ...metrics]
+          .filter(Boolean)
+          .join(' · ')
+      )
+    );
+    return h(
+      'li',
+      { className: 'jp-mlops-run', 'data-run-id': run.id, 'data-status': run.status },
+      checkbox,
+      open,
+      statusBadge(run.status)
+    );
+  }
+
+  private _updateSelection(): void {
+    const count = this._selected.size;
+    this._compareButton.disabled = count < 2;
+    this._compareButton.textContent = count >= 2 ? `Compare ${count}` : 'Compare';
+    this._selectionNote.textContent =
+      count === 0 ? 'Select two or more runs to compare' : `${count} selected`;
+  }
+
+  private _scopeSelect: HTMLSelectElement;
+  private _statusSelect: HTMLSelectElement;
+  private _search: HTMLInputElement;
+  private _error: HTMLElement;
+  private _scopeNote: HTMLElement;
+  private _compareButton: HTMLButtonElement;
+  private _selectionNote: HTMLElement;
+  private _list: HTMLUListElement;
+  private _more: HTMLButtonElement;
+  private _count: HTMLElement;
+  private _notebook: string | null = null;
+  private _limit = PAGE;
+  private _request = 0;
+  private _signature = '';
+  private _timer: number | null = null;
+  private _lastCostMs = 0;
+  private _searchTimer: number | null = null;
+  private _firstRendered = false;
+  private _selected = new Set<string>();
+  private _runOpened = new Signal<this, IRun>(this);
+  private _compareRequested = new Signal<this, string[]>(this);
+}
