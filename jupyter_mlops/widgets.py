@@ -15,7 +15,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -723,7 +723,7 @@ class RunView:
 
     def _on_tab(self, change: Any) -> None:
         if change["new"] is not None and self.titles[change["new"]] == "metrics":
-            with contextlib.suppress(Exception):
+            with _failure_shown_in(self.metrics_box):
                 self.metric_figures()
 
     def select(self, title: str) -> None:
@@ -1040,10 +1040,11 @@ class CompareView:
 
     def _on_tab(self, change: Any) -> None:
         title = self.titles[change["new"]] if change["new"] is not None else ""
-        with contextlib.suppress(Exception):
-            if title == "metrics":
+        if title == "metrics":
+            with _failure_shown_in(self.metrics_box):
                 self.curve_figure()
-            elif title == "parallel":
+        elif title == "parallel":
+            with _failure_shown_in(self.parallel_box):
                 self.parallel_figure()
 
     @property
@@ -1146,7 +1147,7 @@ class CompareView:
 
     def _on_metric(self, change: Any) -> None:
         if self.curves is not None and change["new"]:
-            with contextlib.suppress(Exception):
+            with _failure_shown_in(self.metrics_box):
                 self.curve_figure(change["new"])
 
     def parallel_figure(self, key: str | None = None) -> Any:
@@ -1162,7 +1163,7 @@ class CompareView:
             line = {"color": values, "colorscale": "Viridis", "showscale": True}
         trace = go.Parcoords(dimensions=dimensions, line=line)
         if self.parallel is None:
-            self.parallel = go.FigureWidget(
+            self.parallel = _figure_widget(
                 data=[trace],
                 layout={"height": 380, "margin": {"l": 60, "r": 60, "t": 50, "b": 30}},
             )
@@ -1175,7 +1176,7 @@ class CompareView:
 
     def _on_parallel_metric(self, change: Any) -> None:
         if self.parallel is not None and change["new"]:
-            with contextlib.suppress(Exception):
+            with _failure_shown_in(self.parallel_box):
                 self.parallel_figure(change["new"])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -1219,9 +1220,31 @@ def _parallel_dimensions(data: list[dict[str, Any]], metric: str | None) -> list
 # -- metric charts -----------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _failure_shown_in(box: Any) -> Iterator[None]:
+    """Run a widget callback; a failure becomes a message at the end of ``box``."""
+    try:
+        yield
+    except Exception as exc:
+        text = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
+        message = _ipywidgets().HTML(_error_html(text))
+        box.children = [*box.children, message]
+
+
+def _figure_widget(**kwargs: Any) -> Any:
+    """A plotly FigureWidget, or a one-line MlopsError naming what is missing."""
+    try:
+        return _graph_objects().FigureWidget(**kwargs)
+    except ImportError as exc:
+        # plotly's FigureWidget runs on anywidget, which plotly does not install itself.
+        missing = exc.name or "anywidget"
+        raise MlopsError(
+            f"charts in a notebook need the {missing!r} package: pip install {missing}"
+        ) from None
+
+
 def _line_figure(key: str, *, height: int = 320) -> Any:
-    go = _graph_objects()
-    return go.FigureWidget(
+    return _figure_widget(
         layout={
             "title": {"text": key},
             "height": height,

@@ -518,3 +518,21 @@ def test_views_benchmark_quick_run() -> None:
     result = json.loads(done.stdout)
     assert result["first_page"]["cases"]["newest first"]["rows"] == 20
     assert result["live_plot"]["polls"] > 0
+
+
+def test_charts_without_anywidget_say_what_is_missing() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['anywidget'] = None  # as if it were not installed\n"
+        "from jupyter_mlops import widgets\n"
+        "from jupyter_mlops.errors import MlopsError\n"
+        "try:\n"
+        "    widgets.LivePlot('loss')\n"
+        "except MlopsError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "need the 'anywidget' package: pip install anywidget" in done.stdout
