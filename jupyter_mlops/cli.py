@@ -453,6 +453,9 @@ def check_command(
 
 def main() -> None:
     """Entry point of the ``jupyter-mlops`` script."""
+    from .execute import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
     cli(prog_name="jupyter mlops")
 
 

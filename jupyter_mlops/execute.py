@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +23,13 @@ from . import run as runs
 from .errors import RunNotFoundError
 from .store import Store
 
-__all__ = ["Execution", "Failure", "execute_notebook", "store_notebook_artifact"]
+__all__ = [
+    "Execution",
+    "Failure",
+    "execute_notebook",
+    "skip_slow_optional_imports",
+    "store_notebook_artifact",
+]
 
 ENGINE_NAME = "jupyter-mlops"
 DEFAULT_KERNEL = "python3"
@@ -173,6 +180,18 @@ def execute_notebook(
         cells_total=progress.total,
         notebook=executed,
     )
+
+
+def skip_slow_optional_imports() -> None:
+    """In processes of our own (the CLI, sweep workers): do without optional imports that
+    cost seconds and that nothing here needs.
+
+    Papermill imports nbformat, which imports jsonschema, which imports ``rfc3987_syntax``
+    when it is installed, only to check IRI formats; that module builds a grammar at import
+    (about 2 s here). Marking it absent makes jsonschema skip that one format check.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def store_notebook_artifact(store: Store, run_id: str, path: Path, name: str) -> None:

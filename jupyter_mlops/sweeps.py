@@ -7,10 +7,12 @@ notebook mentions the tracker. One failing point does not stop the others.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -113,31 +115,20 @@ def sweep(
         bar = tqdm(total=len(jobs), unit="run", desc=f"sweep {path.stem}"[:40])
     results: list[dict[str, Any]] = [{} for _ in jobs]
     started = time.perf_counter()
+    lock = threading.Lock()
 
     def done(result: dict[str, Any]) -> None:
-        results[result["index"]] = result
-        if bar is not None:
-            bar.update(1)
-            if result["failure"]:
-                bar.set_postfix_str(f"point {result['index'] + 1} failed")
-        if callable(progress):
-            progress(sum(1 for r in results if r), len(jobs))
+        with lock:
+            results[result["index"]] = result
+            if bar is not None:
+                bar.update(1)
+                if result["failure"]:
+                    bar.set_postfix_str(f"point {result['index'] + 1} failed")
+            if callable(progress):
+                progress(sum(1 for r in results if r), len(jobs))
 
     try:
-        if workers == 1:
-            for job in jobs:
-                done(run_point(job))
-        else:
-            import multiprocessing
-
-            # Fresh interpreters: forking a process with a store writer thread is unsafe.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures: list[Future[dict[str, Any]]] = [
-                    pool.submit(run_point, job) for job in jobs
-                ]
-                for future in as_completed(futures):
-                    done(future.result())
+        _run_points(jobs, workers, done)
     finally:
         if bar is not None:
             bar.close()
@@ -155,6 +146,72 @@ def sweep(
         "points": results,
         "failed": sum(1 for r in results if r["failure"]),
     }
+
+
+def _run_points(
+    jobs: list[dict[str, Any]], workers: int, done: Callable[[dict[str, Any]], None]
+) -> None:
+    """Run every point: this process is one worker, ``workers - 1`` processes the others.
+
+    This process has its imports done already, so it starts at once where a new worker
+    takes a second; each other worker is fed by a thread here, so none waits for another.
+    """
+    pending = deque(jobs)
+    lock = threading.Lock()
+
+    def take() -> dict[str, Any] | None:
+        with lock:
+            return pending.popleft() if pending else None
+
+    if workers == 1 or len(jobs) == 1:
+        while (job := take()) is not None:
+            done(run_point(job))
+        return
+    import multiprocessing
+
+    # Fresh interpreters: forking a process with a store writer thread is unsafe.
+    context = multiprocessing.get_context("spawn")
+    errors: list[BaseException] = []
+    with ProcessPoolExecutor(
+        max_workers=workers - 1, mp_context=context, initializer=_start_worker
+    ) as pool:
+        # Started from this thread before any point runs here: a worker process copies this
+        # process's environment and folder, which running a point changes for a while.
+        first = [pool.submit(run_point, job) for job in _take_up_to(take, workers - 1)]
+
+        def feed(future: Future[dict[str, Any]] | None) -> None:
+            try:
+                while future is not None:
+                    done(future.result())
+                    job = take()
+                    future = pool.submit(run_point, job) if job is not None else None
+            except BaseException as exc:
+                errors.append(exc)
+
+        feeders = [threading.Thread(target=feed, args=(f,), daemon=True) for f in first]
+        for feeder in feeders:
+            feeder.start()
+        while (job := take()) is not None:
+            done(run_point(job))
+        for feeder in feeders:
+            feeder.join()
+    if errors:
+        raise errors[0]
+
+
+def _take_up_to(take: Callable[[], dict[str, Any] | None], count: int) -> list[dict[str, Any]]:
+    taken: list[dict[str, Any]] = []
+    while len(taken) < count and (job := take()) is not None:
+        taken.append(job)
+    return taken
+
+
+def _start_worker() -> None:
+    """A worker process gets ready to run points: the imports every point needs, once."""
+    from .execute import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
+    import papermill  # noqa: F401
 
 
 def run_point(job: dict[str, Any]) -> dict[str, Any]:

@@ -47,3 +47,9 @@ def test_hashing_benchmark_small_run() -> None:
         "4",
     )
     assert result["speedup"] > 0 and result["array_gb_per_s"] > 0
+
+
+def test_replay_benchmark_quick_run() -> None:
+    result = run_script(str(BENCHMARKS / "bench_replay.py"), "--quick")
+    assert result["replay"]["verdicts"] == ["reproduced"]
+    assert [s["notebook"] for s in result["sweeps"]] == ["quickstart.ipynb", "tiny.ipynb"]
