@@ -347,12 +347,6 @@ async def test_delete_a_run_but_not_a_running_one(jp_fetch: Any, store: Store) -
 # -- replays -----------------------------------------------------------------------------------
 
 
-def _replay_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("jupyter_mlops.replays") is not None
-
-
 async def test_replay_bad_requests(jp_fetch: Any, store: Store) -> None:
     run_id = make_run(store, "r")
     for payload in ('{"mode": "sideways"}', '{"rtol": "big"}', '{"atol": -1}', '{"x": 1}'):
@@ -366,15 +360,11 @@ async def test_replay_bad_requests(jp_fetch: Any, store: Store) -> None:
 async def test_replay_unknown_run_and_replay(jp_fetch: Any, store: Store) -> None:
     make_run(store, "r")
     code, body = await get_json(jp_fetch, "runs", UNKNOWN_ID, "replay", method="POST", body="{}")
-    if not _replay_available():
-        assert_error(code, body, 501, "not_available")
-        return
     assert_error(code, body, 404, "run_not_found")
     assert_error(*await get_json(jp_fetch, "replays", "f" * 32), 404, "replay_not_found")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _replay_available(), reason="jupyter_mlops.replays is not there yet")
 async def test_replay_starts_in_the_background_and_reports(
     jp_fetch: Any, store: Store, root: Path
 ) -> None:

@@ -8,7 +8,6 @@ are resolved and checked to lie inside the server's root folder.
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -279,7 +278,8 @@ def start_replay(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, 
         ):
             raise ApiError(400, "invalid_value", f"{name}: must be a number, zero or more")
         options[name] = value
-    replay = _replay_module()
+    from .. import replays as replay
+
     store = store_for(root)
     from ..run import get_run
 
@@ -292,19 +292,13 @@ def replay_state(root: Path, replay_id: str) -> dict[str, Any]:
     """A replay's progress and, once done, its verdict and report."""
     if not REPLAY_ID.fullmatch(replay_id):
         raise ApiError(400, "bad_replay_id", f"{replay_id[:80]!r} is not a replay id")
-    replay = _replay_module()
+    from .. import replays as replay
+
     return _replay_answer(replay.get_replay(replay_id, store=store_for(root)))
 
 
 def _replay_answer(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in ("pid", "host")}
-
-
-def _replay_module() -> Any:
-    try:
-        return importlib.import_module("jupyter_mlops.replays")
-    except ImportError as exc:
-        raise ApiError(501, "not_available", f"replay is not available here: {exc}") from exc
 
 
 # -- series ------------------------------------------------------------------------------------

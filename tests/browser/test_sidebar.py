@@ -178,13 +178,6 @@ def test_compare_two_runs(lab_server: LabServer, lab_page: Any) -> None:
     save_screenshot(lab_page, "compare")
 
 
-def _replay_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("jupyter_mlops.replays") is not None
-
-
-@pytest.mark.skipif(not _replay_available(), reason="jupyter_mlops.replays is not there yet")
 def test_replay_from_the_detail_shows_the_verdict(lab_server: LabServer, lab_page: Any) -> None:
     store = open_store(lab_server.root / ".mlops")
     found = runs.list_runs(where="name = live-train and kind = interactive", store=store)
