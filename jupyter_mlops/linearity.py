@@ -9,7 +9,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-__all__ = ["assess_linearity", "is_injected_parameters", "notebook_code_cells"]
+__all__ = [
+    "assess_linearity",
+    "cell_marks",
+    "is_injected_parameters",
+    "notebook_code_cells",
+    "saved_cell_ids",
+]
 
 # Papermill's Python translator starts the cell it injects with this comment line.
 INJECTED_HEADER = "# Parameters"
@@ -105,3 +111,49 @@ def _is_contiguous_part(part: list[str], whole: list[str]) -> bool:
     stripped = [s.strip() for s in part]
     candidates = [s.strip() for s in whole]
     return any(candidates[i : i + width] == stripped for i in range(len(whole) - width + 1))
+
+
+def cell_marks(
+    cells: Sequence[dict[str, Any]], saved: Sequence[str | None] | None
+) -> list[list[str]]:
+    """For each executed cell, how it broke top-to-bottom order (empty when it did not).
+
+    ``saved`` is the saved notebook's code-cell ids in file order (None when unknown).
+    """
+    position = {cell_id: i for i, cell_id in enumerate(saved or []) if cell_id}
+    seen: set[str] = set()
+    marks: list[list[str]] = []
+    previous_count: int | None = None
+    previous_position: int | None = None
+    for cell in cells:
+        found: list[str] = []
+        count = cell.get("execution_count")
+        if previous_count is not None and count is not None and count != previous_count + 1:
+            found.append(f"count jumped from [{previous_count}]")
+        previous_count = count if count is not None else previous_count
+        cell_id = cell.get("cell_id")
+        injected = is_injected_parameters(cell.get("source") or "")
+        if cell_id and not injected:
+            if cell_id in seen:
+                found.append("ran again")
+            seen.add(cell_id)
+            if saved is not None:
+                if cell_id not in position:
+                    found.append("not in the saved notebook")
+                else:
+                    here = position[cell_id]
+                    if previous_position is not None and here < previous_position:
+                        found.append(
+                            f"out of order: cell {here + 1} after cell {previous_position + 1}"
+                        )
+                    previous_position = here
+        marks.append(found)
+    return marks
+
+
+def saved_cell_ids(path: Path | None) -> list[str | None] | None:
+    """The saved notebook's code-cell ids in file order (None when there is no such file)."""
+    if path is None or not path.is_file():
+        return None
+    code_cells = notebook_code_cells(path)
+    return [cell_id for cell_id, _ in code_cells] if code_cells is not None else None

@@ -374,6 +374,13 @@ class RunRecord:
         """The artifacts the run stored."""
         return self.store.artifacts(self.id)
 
+    def _notebook_path(self) -> Path | None:
+        notebook = self.row.get("notebook")
+        if not notebook:
+            return None
+        path = Path(notebook)
+        return path if path.is_absolute() else self.store.directory.parent / path
+
     def environment(self) -> dict[str, Any] | None:
         """The environment the run ran in."""
         env_id = self.row.get("env_id")
@@ -404,7 +411,14 @@ class RunRecord:
         out["metrics"] = {k: v["value"] for k, v in latest.items()}
         if full:
             out["metric_series"] = {key: self.metric_series(key) for key in latest}
-            out["cells"] = self.cells()
+            from .linearity import cell_marks, saved_cell_ids
+
+            cells = self.cells()
+            # How each cell broke top-to-bottom order, worked out once for every door.
+            marks = cell_marks(cells, saved_cell_ids(self._notebook_path()))
+            for cell, marked in zip(cells, marks, strict=True):
+                cell["marks"] = marked
+            out["cells"] = cells
             out["datasets"] = self.datasets()
             out["artifacts"] = self.artifacts()
             out["environment"] = self.environment()

@@ -30,7 +30,6 @@ __all__ = [
     "MetricPlot",
     "RunView",
     "RunsTable",
-    "cell_marks",
     "compare_view",
     "in_notebook_frontend",
     "plot_view",
@@ -655,46 +654,6 @@ def _error_html(text: str) -> str:
 # -- one run -------------------------------------------------------------------------------
 
 
-def cell_marks(
-    cells: Sequence[dict[str, Any]], saved: Sequence[str | None] | None
-) -> list[list[str]]:
-    """For each executed cell, how it broke top-to-bottom order (empty when it did not).
-
-    ``saved`` is the saved notebook's code-cell ids in file order (None when unknown).
-    """
-    from .linearity import is_injected_parameters
-
-    position = {cell_id: i for i, cell_id in enumerate(saved or []) if cell_id}
-    seen: set[str] = set()
-    marks: list[list[str]] = []
-    previous_count: int | None = None
-    previous_position: int | None = None
-    for cell in cells:
-        found: list[str] = []
-        count = cell.get("execution_count")
-        if previous_count is not None and count is not None and count != previous_count + 1:
-            found.append(f"count jumped from [{previous_count}]")
-        previous_count = count if count is not None else previous_count
-        cell_id = cell.get("cell_id")
-        injected = is_injected_parameters(cell.get("source") or "")
-        if cell_id and not injected:
-            if cell_id in seen:
-                found.append("ran again")
-            seen.add(cell_id)
-            if saved is not None:
-                if cell_id not in position:
-                    found.append("not in the saved notebook")
-                else:
-                    here = position[cell_id]
-                    if previous_position is not None and here < previous_position:
-                        found.append(
-                            f"out of order: cell {here + 1} after cell {previous_position + 1}"
-                        )
-                    previous_position = here
-        marks.append(found)
-    return marks
-
-
 class RunView:
     """One run in tabs: overview, params, metrics, cells, datasets, environment, replays."""
 
@@ -814,19 +773,10 @@ class RunView:
 
     def cells_html(self) -> str:
         """The executed sources in run order: counts, durations, errors, out-of-order marks."""
-        from .linearity import notebook_code_cells
-
         cells = self.data.get("cells") or []
         if not cells:
             return _note("no cells recorded (a run from a script, or still starting)")
-        saved = None
-        notebook = self.data.get("notebook")
-        if notebook:
-            path = Path(notebook)
-            path = path if path.is_absolute() else self.record.store.directory.parent / path
-            code_cells = notebook_code_cells(path) if path.is_file() else None
-            saved = [cell_id for cell_id, _ in code_cells] if code_cells is not None else None
-        marks = cell_marks(cells, saved)
+        marks = [cell.get("marks") or [] for cell in cells]
         parts = []
         for cell, marked in list(zip(cells, marks, strict=True))[:MAX_CELLS_SHOWN]:
             count = cell.get("execution_count")

@@ -105,6 +105,9 @@ def test_cells_run_out_of_order_are_not_linear(kernel: Any, tmp_path: Path) -> N
     reasons = " | ".join(record.row["linear_reasons"])
     assert "ran more than once" in reasons
     assert "out of notebook order: cell 2 ran after cell 3" in reasons
+    # Every door (the views, the sidebar through the API) reads the same marks.
+    marks = [c["marks"] for c in record.to_dict(full=True)["cells"]]
+    assert marks == [[], [], [], ["ran again", "out of order: cell 2 after cell 3"], []]
 
 
 def test_unsaved_edits_make_a_run_non_linear(kernel: Any, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import jupyter_mlops as mlops
 from jupyter_mlops import run as runs
 from jupyter_mlops import widgets
 from jupyter_mlops.errors import ExpressionError, InvalidValueError
+from jupyter_mlops.linearity import cell_marks
 from jupyter_mlops.store import open_store
 
 from .conftest import PYTHON, child_env
@@ -199,7 +200,7 @@ def test_run_view_cells_mark_what_ran_out_of_order(shell: Any, tmp_path: Path) -
     cells = view.widget.children[view.titles.index("cells")].value
     assert "ran again" in cells and "out of order: cell 1 after cell 2" in cells
     assert "ZeroDivisionError" in cells and "y = x + 1" in cells
-    assert widgets.cell_marks(
+    assert cell_marks(
         [{"execution_count": 1, "cell_id": "a"}, {"execution_count": 5, "cell_id": "b"}],
         ["b", "a"],
     ) == [[], ["count jumped from [1]", "out of order: cell 1 after cell 2"]]

@@ -47,6 +47,8 @@ export interface ICell {
   error_value: string | null;
   reads: string[] | null;
   writes: string[] | null;
+  /** How the cell broke top-to-bottom order ("ran again", "out of order: …"), from the server. */
+  marks?: string[];
 }
 
 /** A replay of a run: progress, then the verdict. */

@@ -310,22 +310,9 @@ export class RunDetailView extends Widget {
     if (!cells.length) {
       return this._none('No cells were recorded.');
     }
-    const seen = new Set<string>();
-    let previous: number | null = null;
     const items = cells.map(cell => {
-      const marks: string[] = [];
-      if (cell.cell_id && seen.has(cell.cell_id)) {
-        marks.push('ran again');
-      }
-      if (previous !== null && cell.execution_count !== null && cell.execution_count !== previous + 1) {
-        marks.push(`out of order: [${cell.execution_count}] after [${previous}]`);
-      }
-      if (cell.cell_id) {
-        seen.add(cell.cell_id);
-      }
-      if (cell.execution_count !== null) {
-        previous = cell.execution_count;
-      }
+      // The server works the marks out (the same ones the notebook views show).
+      const marks = cell.marks ?? [];
       const outOfOrder = marks.length > 0;
       return h(
         'li',
