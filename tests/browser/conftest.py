@@ -93,6 +93,24 @@ def _wait_ready(url: str, token: str, process: subprocess.Popen[bytes], log: Pat
     raise RuntimeError(f"jupyter lab did not start in time:\n{log.read_text()[-4000:]}")
 
 
+# pytest-jupyter's autouse fixtures apply to every test collected after its plugin loads (the
+# handler tests load it). Under Playwright's sync API its loop fixture would close the
+# loop Playwright runs ("Cannot close a running event loop"), so the browser tests, whose
+# Jupyter server is a process of its own, shadow both with fixtures that do nothing.
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[None]:
+    """No event loop of pytest-jupyter's here: Playwright runs its own."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup() -> Iterator[None]:
+    """No in-process Jupyter server to clean up here."""
+    yield None
+
+
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """A real ``jupyter lab`` over a temporary root holding an empty ``.mlops/`` folder."""
