@@ -207,6 +207,12 @@ def build_notebook(
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": DEFAULT_KERNEL, "display_name": "Python 3"}
     nb.metadata["jupyter_mlops"] = {"replay_of": record.id}
+    if not record.cells():
+        raise InvalidValueError(
+            record.name,
+            "the run recorded no cells (it did not run in a notebook with the extension "
+            "loaded), so there is nothing to replay",
+        )
     prelude = [c for c in record.prelude() if (c.get("source") or "").strip()]
     for cell in prelude:
         # The original does not say whether these raised: let them, as it may have.

@@ -331,6 +331,8 @@ def test_replay_errors_are_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "Error: no-notebook: the run has no saved notebook file to replay in file mode"
     ]
+    with pytest.raises(InvalidValueError, match="recorded no cells"):
+        replay("no-notebook", progress=False)
     missing = subprocess.run(
         [PYTHON, "-m", "jupyter_mlops.cli", "replay", "nope"],
         capture_output=True,
