@@ -10,6 +10,7 @@ and the likely cause) or ``failed`` (the cell and its error, a dead kernel, a ti
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -336,6 +337,8 @@ def likely_causes(
             f"(cell {first_cell['position']})"
         )
     causes.extend(_randomness_causes(original.get("cells") or [], record, first_cell))
+    if not diff["datasets"]:
+        causes.extend(_unrecorded_files(original, first_cell, record))
     for package, (before, after) in diff["packages"].items():
         causes.append(
             f"package {package} changed: {before or 'not installed'} → {after or 'not installed'}"
@@ -592,6 +595,37 @@ def _randomness_causes(
             )
     found.sort(key=lambda item: (item[0] != last, -item[0]))
     return [text for _, text in found[:2]]
+
+
+def _unrecorded_files(
+    original: dict[str, Any], first_cell: dict[str, Any] | None, record: runs.RunRecord
+) -> list[str]:
+    """Files the first divergent cell names that no dataset records: they may have changed,
+    and only a recorded hash could tell."""
+    if first_cell is None or "position" not in first_cell:
+        return []
+    cells = original.get("cells") or []
+    position = first_cell["position"]
+    if not 0 < position <= len(cells):
+        return []
+    module = parse_cell(cells[position - 1].get("source") or "")
+    if module is None:
+        return []
+    base = Path(record.row.get("cwd") or record.store.directory.parent)
+    recorded = {
+        str(Path(d["path"]).resolve()) for d in original.get("datasets") or [] if d.get("path")
+    }
+    named = []
+    for node in ast.walk(module):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 300:
+            path = base / node.value
+            if "\n" not in node.value and path.is_file() and str(path.resolve()) not in recorded:
+                named.append(node.value)
+    return [
+        f"cell {position} reads {name}, which no dataset records, so whether it changed is not "
+        f"known (record it with %track data {name})"
+        for name in dict.fromkeys(named)
+    ][:2]
 
 
 def _seeds(cell: dict[str, Any]) -> list[str]:

@@ -165,6 +165,30 @@ def test_a_data_file_changed_after_the_run_diverges_and_names_the_file(
     assert "Likely cause: the data file data.csv changed" in report["summary"]
 
 
+def test_an_unrecorded_file_that_changed_is_named_as_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "values.txt"
+    data.write_text("1 2 3")
+    notebook = write_notebook(
+        tmp_path / "unrecorded.ipynb",
+        [
+            START.format(name="unrecorded"),
+            "numbers = [int(v) for v in open('values.txt').read().split()]\nprint(numbers)",
+            "%track metric total=sum(numbers)",
+        ],
+    )
+    run_original(notebook, monkeypatch)
+    data.write_text("1 2 4")
+    report = replay("unrecorded", progress=False)
+    assert report["verdict"] == "diverged"
+    assert report["first_cell"]["position"] == 2
+    assert report["causes"] == [
+        "cell 2 reads values.txt, which no dataset records, so whether it changed is not known"
+        " (record it with %track data values.txt)"
+    ]
+
+
 def test_a_replay_whose_file_is_gone_fails_and_names_the_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
