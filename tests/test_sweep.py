@@ -73,13 +73,13 @@ def test_values_and_grid_files_are_read_as_yaml(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_two_by_two_sweep_on_two_workers_records_four_runs(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "plain.ipynb", PLAIN, parameters="lr = 0.1\ndepth = 1")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("lr: [0.1, 0.2]\n")
     result = mlops_cli(
         "sweep",
         str(notebook),
-        "-p",
-        "lr",
-        "0.1",
-        "0.2",
+        "-f",
+        str(grid),
         "-p",
         "depth",
         "1",
