@@ -28,6 +28,8 @@ from .threads import start_background
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .query import Node
+
 __all__ = [
     "STATUSES",
     "Run",
@@ -579,6 +581,7 @@ def list_runs(
     *,
     where: str | None = None,
     notebook: str | Path | None = None,
+    statuses: Sequence[str] = (),
     limit: int | None = None,
     offset: int = 0,
     order_by: str | None = None,
@@ -586,15 +589,14 @@ def list_runs(
     store: Store | None = None,
 ) -> list[dict[str, Any]]:
     """Runs newest first (or by ``order_by``: a column, ``params.K``, ``metrics.K``) as dicts
-    with ``params``, ``metrics`` and ``tags``."""
-    from .query import parse_expression
-
+    with ``params``, ``metrics`` and ``tags``; ``statuses`` keeps runs of those statuses."""
     store = store or open_store(create=False)
-    reap_crashed(store)
-    node = parse_expression(where) if where else None
-    notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
     if limit is not None and limit < 0:
         raise InvalidValueError("limit", "must be zero or more")
+    if offset < 0:
+        raise InvalidValueError("offset", "must be zero or more")
+    reap_crashed(store)
+    node, notebook_ref = _filters(store, where, notebook, statuses)
     return store.list_runs(
         where=node,
         notebook=notebook_ref,
@@ -606,15 +608,38 @@ def list_runs(
 
 
 def count_runs(
-    *, where: str | None = None, notebook: str | Path | None = None, store: Store | None = None
+    *,
+    where: str | None = None,
+    notebook: str | Path | None = None,
+    statuses: Sequence[str] = (),
+    upto: int | None = None,
+    store: Store | None = None,
 ) -> int:
-    """How many runs ``list_runs`` with the same filters would give without a limit."""
-    from .query import parse_expression
-
+    """How many runs ``list_runs`` with the same filters would give without a limit
+    (counting no further than ``upto`` when given)."""
     store = store or open_store(create=False)
-    node = parse_expression(where) if where else None
+    node, notebook_ref = _filters(store, where, notebook, statuses)
+    return store.count_runs(where=node, notebook=notebook_ref, upto=upto)
+
+
+def _filters(
+    store: Store, where: str | None, notebook: str | Path | None, statuses: Sequence[str]
+) -> tuple[Node | None, str | None]:
+    """The parsed filter (with the statuses joined to the tree, never pasted into the text)
+    and the notebook as the store names it."""
+    from .query import BoolOp, Comparison, parse_expression
+
+    node: Node | None = parse_expression(where) if where else None
+    status_node: Node | None = None
+    for status in dict.fromkeys(statuses):
+        if status not in STATUSES:
+            raise InvalidValueError("status", f"{status!r} is not one of {', '.join(STATUSES)}")
+        test = Comparison("status", None, "=", status, 0)
+        status_node = test if status_node is None else BoolOp("or", status_node, test)
+    if status_node is not None:
+        node = status_node if node is None else BoolOp("and", node, status_node)
     notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
-    return store.count_runs(where=node, notebook=notebook_ref)
+    return node, notebook_ref
 
 
 def update_run(
@@ -938,44 +963,3 @@ def _boot_time() -> float:
             if line.startswith("btime "):
                 return float(line.split()[1])
     raise ValueError("no btime in /proc/stat")
-
-
-def list_runs_page(
-    *,
-    where: str | None = None,
-    notebook: str | Path | None = None,
-    statuses: Sequence[str] = (),
-    limit: int = 50,
-    offset: int = 0,
-    count_limit: int | None = None,
-    store: Store | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of runs newest first, and how many runs match (the sidebar's list).
-
-    With ``count_limit``, a filtered total is counted no further than that: counting every
-    match of an expression reads the whole store.
-    """
-    from .query import BoolOp, Comparison, Node, parse_expression
-
-    store = store or open_store(create=False)
-    if limit < 0 or offset < 0:
-        raise InvalidValueError("limit" if limit < 0 else "offset", "must be zero or more")
-    for status in statuses:
-        if status not in STATUSES:
-            raise InvalidValueError("status", f"{status!r} is not one of {', '.join(STATUSES)}")
-    reap_crashed(store)
-    node: Node | None = parse_expression(where) if where else None
-    # The status filter is joined to the parsed tree, never pasted into the expression text.
-    status_node: Node | None = None
-    for status in dict.fromkeys(statuses):
-        test = Comparison("status", None, "=", status, 0)
-        status_node = test if status_node is None else BoolOp("or", status_node, test)
-    if status_node is not None:
-        node = status_node if node is None else BoolOp("and", node, status_node)
-    notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
-    page = store.list_runs(where=node, notebook=notebook_ref, limit=limit, offset=offset)
-    if count_limit is not None and node is not None:
-        total = store.count_runs_upto(count_limit, where=node, notebook=notebook_ref)
-    else:
-        total = store.count_runs(where=node, notebook=notebook_ref)
-    return page, total

@@ -455,22 +455,19 @@ class Store:
             run["tags"] = tags[run["id"]]
         return runs
 
-    def count_runs(self, *, where: Node | None = None, notebook: str | None = None) -> int:
-        """How many runs match the same filters as ``list_runs``."""
-        self.flush()
-        condition, args = _run_filter(where, notebook)
-        return int(self.conn.execute(f"SELECT count(*) FROM runs r{condition}", args).fetchone()[0])
-
-    def count_runs_upto(
-        self, limit: int, *, where: Node | None = None, notebook: str | None = None
+    def count_runs(
+        self, *, where: Node | None = None, notebook: str | None = None, upto: int | None = None
     ) -> int:
-        """How many runs match, counting no further than ``limit`` (bounds a filter's cost)."""
+        """How many runs match the same filters as ``list_runs``; with ``upto``, counting stops
+        there (an expression is tested run by run, so an exact count reads the whole store)."""
         self.flush()
         condition, args = _run_filter(where, notebook)
-        cursor = self.conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM runs r{condition} LIMIT ?)", [*args, limit]
-        )
-        return int(cursor.fetchone()[0])
+        if upto is None:
+            sql = f"SELECT count(*) FROM runs r{condition}"
+        else:
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM runs r{condition} LIMIT ?)"
+            args.append(upto)
+        return int(self.conn.execute(sql, args).fetchone()[0])
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run and every row that belongs to it (blobs stay: others may share them)."""
