@@ -48,6 +48,10 @@ class Failure:
     error: str | None = None  # "FileNotFoundError"
     message: str = ""  # "[Errno 2] No such file or directory: 'data.csv'"
 
+    def __str__(self) -> str:
+        where = f"cell {self.cell_index + 1}" if self.cell_index is not None else "the kernel"
+        return f"failed at {where}: {self.error or self.kind}: {self.message}"
+
     def to_dict(self) -> dict[str, Any]:
         """As plain data."""
         return {
@@ -139,12 +143,13 @@ def execute_notebook(
                 progress=progress,
             )
         except PapermillExecutionError as exc:
-            # Papermill raises for any error output, even of cells allowed to raise.
-            failure = _unexpected_error(output_path) or (
-                None
-                if output_path.is_file()
-                else Failure("error", exc.cell_index, exc.ename, _clip(exc.evalue))
-            )
+            # Papermill raises for any error output, even of cells allowed to raise: look at
+            # the notebook it wrote for an error of a cell that was not allowed to.
+            executed = _read_executed(output_path)
+            if executed is None:
+                failure = Failure("error", exc.cell_index, exc.ename, _clip(exc.evalue))
+            else:
+                failure = _unexpected_error(executed)
         except CellTimeoutError as exc:
             failure = Failure("timeout", progress.current, None, _clip(str(exc)))
         except DeadKernelError as exc:
@@ -156,12 +161,8 @@ def execute_notebook(
             kind_of = "kernel died" if progress.current is not None else "kernel did not start"
             failure = Failure(kind_of, progress.current, None, _clip(str(exc)))
     duration = time.perf_counter() - started
-    if executed is None and output_path.is_file():
-        import nbformat
-
-        with contextlib.suppress(Exception):
-            executed = nbformat.read(output_path, as_version=4)
-            executed.cells = _without_markers(executed.cells)
+    if executed is None:
+        executed = _read_executed(output_path)
     _settle_run(
         store,
         run_id,
@@ -338,15 +339,21 @@ def _environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _unexpected_error(output_path: Path) -> Failure | None:
-    """The first error of a cell not tagged to raise, in an executed notebook."""
+def _read_executed(output_path: Path) -> Any:
+    """The notebook Papermill wrote, without its error markers (None if unreadable)."""
     import nbformat
 
     try:
         executed = nbformat.read(output_path, as_version=4)
     except Exception:
         return None
-    for index, cell in enumerate(_without_markers(executed.cells)):
+    executed.cells = _without_markers(executed.cells)
+    return executed
+
+
+def _unexpected_error(executed: Any) -> Failure | None:
+    """The first error of a cell not tagged to raise, in an executed notebook."""
+    for index, cell in enumerate(executed.cells):
         if RAISES_TAG in (cell.get("metadata", {}).get("tags") or []):
             continue
         for output in cell.get("outputs") or []:

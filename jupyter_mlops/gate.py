@@ -229,8 +229,6 @@ def _run_notebook(
     failure = execution.failure
     message = "ran without errors; no earlier run of this notebook to compare against"
     if failure is not None:
-        index = failure.cell_index
-        where = f"cell {index + 1}" if index is not None else "the kernel"
-        message = f"failed at {where}: {failure.error or failure.kind}: {failure.message}"
+        message = str(failure)
     case = {"name": f"runs: {notebook.name}", "passed": failure is None, "message": message}
     return execution.run_id, case

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError
+from .execute import Failure
 from .store import Store, open_store
 
 __all__ = ["expand_grid", "load_grid", "parse_value", "sweep"]
@@ -269,11 +270,7 @@ def sweep_table(result: Mapping[str, Any]) -> str:
         f"notebooks in {result['output_dir']}"
     )
     for point in failed:
-        failure = point["failure"]
-        cell = failure.get("cell_index")
-        where = f"cell {cell + 1}" if cell is not None else "the kernel"
-        what = f"{failure.get('error')}: " if failure.get("error") else f"{failure['kind']}: "
-        lines.append(f"  point {point['index'] + 1} failed at {where}: {what}{failure['message']}")
+        lines.append(f"  point {point['index'] + 1} {Failure(**point['failure'])}")
     return "\n".join(lines)
 
 
