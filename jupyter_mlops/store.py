@@ -74,6 +74,8 @@ RUN_COLUMNS = (
     "linear_reasons",
     "error",
     "note",
+    "kernel",
+    "process_start",
 )
 _JSON_RUN_COLUMNS = ("linear_reasons",)
 # Tables whose rows belong to one run (``run_id``), children first for deletes.
@@ -94,8 +96,26 @@ CELL_COLUMNS = (
     "data_hashes",
     "seeds",
     "output_hash",
+    "uncompared",
+    "figure_hashes",
+    "files_read",
+    "files_written",
+    "cell_number",
+    "cpu_time",
+    "peak_rss",
 )
-_JSON_CELL_COLUMNS = frozenset({"reads", "writes", "data_hashes", "seeds"})
+# Cell columns holding JSON.
+CELL_JSON_COLUMNS = (
+    "reads",
+    "writes",
+    "data_hashes",
+    "seeds",
+    "uncompared",
+    "figure_hashes",
+    "files_read",
+    "files_written",
+)
+_JSON_CELL_COLUMNS = frozenset(CELL_JSON_COLUMNS)
 _INSERT_CELL = (
     f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)})"
     f" VALUES ({', '.join('?' * len(CELL_COLUMNS))})"
@@ -640,14 +660,13 @@ class Store:
         kernel ran before it started (their ``seq`` is below 1)."""
         self.flush()
         cursor = self.conn.execute(
-            "SELECT seq, execution_count, cell_id, source, source_hash, start_time, duration,"
-            " error, error_value, reads, writes, data_hashes, seeds, output_hash"
+            f"SELECT {', '.join(CELL_COLUMNS[1:])}"
             f" FROM cells WHERE run_id = ? AND seq {'<= 0' if prelude else '> 0'} ORDER BY seq",
             (run_id,),
         )
         rows = _dicts(cursor)
         for row in rows:
-            for column in ("reads", "writes", "data_hashes", "seeds"):
+            for column in CELL_JSON_COLUMNS:
                 row[column] = json.loads(row[column]) if row[column] else None
         return rows
 
@@ -883,7 +902,28 @@ def _migration_2(db: Database) -> None:
     db.table("replays").create_index(["replay_run_id"])
 
 
-MIGRATIONS = [_migration_1, _migration_2]
+def _migration_3(db: Database) -> None:
+    # Cells: what a cell wrote that could not be compared (name -> reason), content hashes of
+    # the figures it showed, the files it read and wrote (path, size, hash), its number in the
+    # saved notebook, and its CPU time and peak memory. Runs: the kernel that ran them and the
+    # start time of their process (liveness without wall-clock arithmetic).
+    cells = db.table("cells")
+    for column, kind in (
+        ("uncompared", str),
+        ("figure_hashes", str),
+        ("files_read", str),
+        ("files_written", str),
+        ("cell_number", int),
+        ("cpu_time", float),
+        ("peak_rss", int),
+    ):
+        cells.add_column(column, kind)
+    runs = db.table("runs")
+    runs.add_column("kernel", str)
+    runs.add_column("process_start", float)
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
