@@ -244,7 +244,8 @@ def replay_command(
 
     Exits 0 when it reproduced (within tolerance counts), 1 when it diverged or failed.
     """
-    from .replays import replay, report_text, verdict_exit_code
+    from .replays import replay
+    from .verdicts import report_text, verdict_exit_code
 
     report = replay(
         run,

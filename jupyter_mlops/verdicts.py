@@ -1,0 +1,417 @@
+"""Verdicts: whether a replay reproduced its original run, where it diverged and why.
+
+The replay (``replays.py``) runs the notebook again; this module judges the two runs:
+``reproduced``, ``reproduced within tolerance``, ``diverged`` (the first cell that differs
+and the causes that explain it, most likely first) or ``failed`` (the cell and its error),
+and writes the report's summary for people.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import run as runs
+from .cellcode import draws_random, parse_cell, random_draws, seeds_in
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, diff_runs
+
+__all__ = [
+    "REPRODUCED",
+    "VERDICTS",
+    "judge",
+    "likely_causes",
+    "report_text",
+    "verdict_exit_code",
+]
+
+VERDICTS = ("reproduced", "reproduced within tolerance", "diverged", "failed")
+REPRODUCED = frozenset(VERDICTS[:2])
+_LINE = 70
+
+
+def judge(
+    original: dict[str, Any],
+    replayed: dict[str, Any],
+    *,
+    record: runs.RunRecord,
+    mode: str,
+    layout: dict[str, Any],
+    failure: dict[str, Any] | None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    tolerances: Mapping[str, float | Tolerance] | None = None,
+) -> dict[str, Any]:
+    """The verdict on a replay, with where it went wrong and why it likely did."""
+    diff = diff_runs(original, replayed, rtol=rtol, atol=atol, tolerances=tolerances)
+    report: dict[str, Any] = {
+        "original": {"id": original["id"], "name": original["name"]},
+        "replay_run": {"id": replayed["id"], "name": replayed["name"]},
+        "mode": mode,
+        "failure": None,
+        "first_cell": None,
+        "causes": [],
+        "comparison": diff,
+    }
+    cells = original.get("cells") or []
+    if failure is not None:
+        cell = _failed_cell(failure, layout, cells)
+        failure = {**failure, "cell": cell}
+        report.update(verdict="failed", failure=failure, summary=_failure_summary(failure))
+        report["causes"] = _failure_causes(failure, diff)
+        return _finish(report)
+    cell_diffs = diff["cells"]["differences"]
+    first = next(iter(cell_diffs), None)
+    metrics_out = [k for k, m in diff["metrics"].items() if not m["within_tolerance"]]
+    noise = bool(diff["metrics"]) and diff["metrics_within_tolerance"]
+    hard = (
+        diff["params"]
+        or metrics_out
+        or diff["datasets"]
+        or any(
+            {"error", "source", "only in a", "only in b"} & set(d["reasons"]) for d in cell_diffs
+        )
+        or (cell_diffs and not noise)
+    )
+    if diff["same"] or (not hard and not diff["metrics"] and not cell_diffs):
+        report.update(verdict="reproduced", summary=_reproduced_summary(original, diff))
+        return _finish(report)
+    if not hard:
+        worst = max(diff["metrics"].items(), key=lambda kv: abs(kv[1]["delta"] or 0.0))
+        key, values = worst
+        report.update(
+            verdict="reproduced within tolerance",
+            summary=(
+                f"Reproduced within tolerance: {key} differs by {_number(values['delta'])} "
+                f"(rtol {values['tolerance'][0]:g}, atol {values['tolerance'][1]:g})"
+                + (f"; {len(cell_diffs)} cell output(s) differ with it" if cell_diffs else "")
+                + "."
+            ),
+        )
+        return _finish(report)
+    if first is not None:
+        report["first_cell"] = first
+    elif metrics_out:
+        report["first_cell"] = _metric_cell(original, metrics_out[0], cells)
+    report["causes"] = likely_causes(original, replayed, diff, report["first_cell"], record, mode)
+    report.update(verdict="diverged", summary=_divergence_summary(report, diff, metrics_out))
+    return _finish(report)
+
+
+def likely_causes(
+    original: dict[str, Any],
+    replayed: dict[str, Any],
+    diff: dict[str, Any],
+    first_cell: dict[str, Any] | None,
+    record: runs.RunRecord,
+    mode: str,
+) -> list[str]:
+    """Why a replay likely diverged, most likely first, in words a data scientist uses."""
+    causes: list[str] = []
+    for name, (hash_a, hash_b) in diff["datasets"].items():
+        path = _display_path(diff["dataset_paths"].get(name), record)
+        what = f"the data file {path}" if path else f"the dataset {name!r}"
+        if hash_a and hash_b:
+            causes.append(f"{what} changed since the original run ({hash_a[:8]} → {hash_b[:8]})")
+        elif hash_a:
+            causes.append(f"{what} was not recorded by the replay")
+        else:
+            causes.append(f"{what} was recorded only by the replay")
+    if mode == "file" and first_cell is not None and "source" in first_cell.get("reasons", []):
+        causes.append(
+            "the saved notebook differs from what the original run executed "
+            f"(cell {first_cell['position']})"
+        )
+    causes.extend(_randomness_causes(original.get("cells") or [], record, first_cell))
+    if not diff["datasets"]:
+        causes.extend(_unrecorded_files(original, first_cell, record))
+    for package, (before, after) in diff["packages"].items():
+        causes.append(
+            f"package {package} changed: {before or 'not installed'} → {after or 'not installed'}"
+        )
+    if diff["python"]:
+        causes.append(f"Python changed: {diff['python'][0]} → {diff['python'][1]}")
+    for name, (before, after) in diff["env_vars"].items():
+        causes.append(f"{name} changed: {before or 'unset'} → {after or 'unset'}")
+    if original.get("linear") is False:
+        reasons = "; ".join(original.get("linear_reasons") or []) or "cells ran out of order"
+        causes.append(f"the original run was not linear ({reasons})")
+    return causes
+
+
+def _finish(report: dict[str, Any]) -> dict[str, Any]:
+    report["reproduced"] = report["verdict"] in REPRODUCED
+    return report
+
+
+def _reproduced_summary(original: dict[str, Any], diff: dict[str, Any]) -> str:
+    cells = len(original.get("cells") or [])
+    metrics = len(original.get("metrics") or {})
+    datasets = len(original.get("datasets") or [])
+    text = (
+        f"Reproduced: {cells} cell(s), {metrics} metric(s) and {datasets} dataset(s) "
+        "match the original exactly."
+    )
+    if diff["packages"]:
+        text += f" ({len(diff['packages'])} package version(s) differ, without effect.)"
+    return text
+
+
+def _divergence_summary(
+    report: dict[str, Any], diff: dict[str, Any], metrics_out: list[str]
+) -> str:
+    first = report["first_cell"]
+    parts = []
+    if first is not None:
+        parts.append(f"Diverged at cell {first['position']} ({_quote(first)}): {_what(first)}.")
+    else:
+        parts.append("Diverged.")
+    if metrics_out:
+        details = []
+        for key in metrics_out[:3]:
+            m = diff["metrics"][key]
+            details.append(f"{key} {_number(m['a'])} → {_number(m['b'])}")
+        parts.append("Metrics differ: " + ", ".join(details) + ".")
+    if diff["params"]:
+        parts.append("Params differ: " + ", ".join(sorted(diff["params"])) + ".")
+    causes = report["causes"]
+    parts.append(f"Likely cause: {causes[0]}." if causes else "No likely cause was found.")
+    return " ".join(parts)
+
+
+def _what(first: dict[str, Any]) -> str:
+    reasons = first["reasons"]
+    if "only in a" in reasons:
+        return "the replay did not run this cell"
+    if "only in b" in reasons:
+        return "the replay ran a cell the original did not"
+    said = []
+    if "source" in reasons:
+        said.append("its source differs")
+    if "error" in reasons:
+        a, b = first["a"].get("error"), first["b"].get("error")
+        said.append(f"it raised {b}" if b and not a else f"it raised {a} originally, now {b}")
+    if "data" in reasons:
+        names = ", ".join(first.get("data") or [])
+        said.append(f"the data it wrote differs ({names})" if names else "its data differs")
+    if "output" in reasons:
+        said.append("its output differs")
+    return " and ".join(said)
+
+
+def _failure_summary(failure: dict[str, Any]) -> str:
+    cell = failure.get("cell")
+    where = f"cell {cell['position']} ({_quote(cell)})" if cell else "a cell"
+    if failure["kind"] == "error":
+        return f"Failed at {where}: {failure['error']}: {failure['message']}".rstrip(": ")
+    if failure["kind"] == "timeout":
+        return f"Failed: {where} timed out ({failure['message']})."
+    if failure["kind"] == "kernel died":
+        return f"Failed: the kernel died while running {where}."
+    return f"Failed: the kernel did not start ({failure['message']})."
+
+
+def _failure_causes(failure: dict[str, Any], diff: dict[str, Any]) -> list[str]:
+    causes = []
+    if failure.get("error") in ("FileNotFoundError", "OSError", "IOError"):
+        causes.append("a file the run read is gone or has moved")
+    if failure.get("error") in ("ModuleNotFoundError", "ImportError"):
+        causes.append("a package the run imported is not installed here")
+    for package, (before, after) in diff["packages"].items():
+        causes.append(
+            f"package {package} changed: {before or 'not installed'} → {after or 'not installed'}"
+        )
+    return causes
+
+
+def _failed_cell(
+    failure: dict[str, Any], layout: dict[str, Any], cells: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The original cell (position in run order) a notebook cell index stands for."""
+    index = failure.get("cell_index")
+    if index is None:
+        return None
+    first_lines = layout.get("first_lines") or []
+    first_line = first_lines[index] if index < len(first_lines) else ""
+    if layout["mode"] == "file":
+        return {"position": index + 1, "first_line": first_line, "notebook_cell": index + 1}
+    prelude = layout["prelude"]
+    if index < prelude:
+        return {"position": index + 1, "prelude": True, "first_line": first_line}
+    positions = layout["cells"]
+    position = positions[index - prelude] if index - prelude < len(positions) else None
+    if position is None:
+        return None
+    cell = cells[position - 1]
+    return {"position": position, "seq": cell["seq"], "first_line": _first_line(cell)}
+
+
+def _metric_cell(
+    original: dict[str, Any], key: str, cells: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The cell that logged a metric last, when no cell's output tells a divergence."""
+    series = (original.get("metric_series") or {}).get(key) or []
+    seq = series[-1].get("cell_seq") if series else None
+    for position, cell in enumerate(cells, start=1):
+        if cell["seq"] == seq:
+            return {
+                "position": position,
+                "reasons": ["metric"],
+                "data": [],
+                "a": {"seq": seq, "first_line": _first_line(cell)},
+                "b": None,
+            }
+    return None
+
+
+def _randomness_causes(
+    cells: list[dict[str, Any]], record: runs.RunRecord, first_cell: dict[str, Any] | None
+) -> list[str]:
+    """Cells up to the first divergent one that draw random numbers with nothing seeding
+    them; the divergent cell itself first."""
+    last = first_cell["position"] if first_cell else len(cells)
+    seeded = any(_seeds(c) for c in record.prelude())
+    found: list[tuple[int, str]] = []
+    for position, cell in enumerate(cells[:last], start=1):
+        source = cell.get("source") or ""
+        seeded = seeded or bool(_seeds(cell))
+        if not draws_random(source):
+            continue
+        module = parse_cell(source)
+        if module is None:
+            continue
+        unseeded = [text for text, fresh in random_draws(module) if fresh or not seeded]
+        if unseeded:
+            found.append(
+                (
+                    position,
+                    f"cell {position} draws random numbers without a seed "
+                    f"({', '.join(unseeded[:2])})",
+                )
+            )
+    found.sort(key=lambda item: (item[0] != last, -item[0]))
+    return [text for _, text in found[:2]]
+
+
+def _unrecorded_files(
+    original: dict[str, Any], first_cell: dict[str, Any] | None, record: runs.RunRecord
+) -> list[str]:
+    """Files the first divergent cell names that no dataset records: they may have changed,
+    and only a recorded hash could tell."""
+    if first_cell is None or "position" not in first_cell:
+        return []
+    cells = original.get("cells") or []
+    position = first_cell["position"]
+    if not 0 < position <= len(cells):
+        return []
+    module = parse_cell(cells[position - 1].get("source") or "")
+    if module is None:
+        return []
+    base = Path(record.row.get("cwd") or record.store.directory.parent)
+    recorded = {
+        str(Path(d["path"]).resolve()) for d in original.get("datasets") or [] if d.get("path")
+    }
+    named = []
+    for node in ast.walk(module):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 300:
+            path = base / node.value
+            if "\n" not in node.value and path.is_file() and str(path.resolve()) not in recorded:
+                named.append(node.value)
+    return [
+        f"cell {position} reads {name}, which no dataset records, so whether it changed is not "
+        f"known (record it with %track data {name})"
+        for name in dict.fromkeys(named)
+    ][:2]
+
+
+def _seeds(cell: dict[str, Any]) -> list[str]:
+    if cell.get("seeds") is not None:
+        return list(cell["seeds"])
+    module = parse_cell(cell.get("source") or "")
+    return seeds_in(module) if module is not None else []
+
+
+def _display_path(path: str | None, record: runs.RunRecord) -> str | None:
+    """A data file's path as the user knows it: relative to the run's folder when inside."""
+    if not path:
+        return None
+    resolved = Path(path)
+    for base in (record.row.get("cwd"), str(record.store.directory.parent)):
+        if base and resolved.is_absolute() and resolved.is_relative_to(base):
+            return str(resolved.relative_to(base))
+    return path
+
+
+def _quote(cell: dict[str, Any]) -> str:
+    line = cell.get("first_line") or (cell.get("a") or {}).get("first_line") or ""
+    if cell.get("prelude"):
+        return "run before the tracked run started"
+    return f"`{line}`" if line else "an empty cell"
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6g}"
+
+
+def verdict_exit_code(report: Mapping[str, Any]) -> int:
+    """The exit code of ``replay``: 0 reproduced (within tolerance too), 1 not."""
+    return 0 if report.get("verdict") in REPRODUCED else 1
+
+
+def report_text(report: Mapping[str, Any]) -> str:
+    """A replay's report for people: the verdict first, then what differs."""
+    original, replayed = report["original"], report.get("replay_run") or {}
+    lines = [
+        f"replay of {original['name']} ({original['id'][:12]}) as run "
+        f"{(replayed.get('id') or '?')[:12]}, {report['mode']} mode"
+        + (f", {report['duration_s']:.1f} s" if report.get("duration_s") is not None else ""),
+        f"verdict: {report['verdict']}",
+        report["summary"],
+    ]
+    causes = report.get("causes") or []
+    if len(causes) > 1 or (causes and report["verdict"] == "failed"):
+        lines.append("likely causes:")
+        lines.extend(f"  - {cause}" for cause in causes)
+    diff = report.get("comparison") or {}
+    metrics = diff.get("metrics") or {}
+    if metrics:
+        lines.append("metrics that differ:")
+        for key, m in metrics.items():
+            judged = "within" if m["within_tolerance"] else "outside"
+            lines.append(
+                f"  {key}: {_number(m['a'])} → {_number(m['b'])} "
+                f"(delta {_number(m['delta'])}, {judged} tolerance)"
+            )
+    if diff.get("params"):
+        lines.append("params that differ:")
+        for key, (a, b) in diff["params"].items():
+            lines.append(f"  {key}: {json.dumps(a)} → {json.dumps(b)}")
+    if diff.get("datasets"):
+        lines.append("datasets that differ:")
+        for name, (a, b) in diff["datasets"].items():
+            path = (diff.get("dataset_paths") or {}).get(name)
+            lines.append(f"  {name}{f' ({path})' if path else ''}: {a or '-'} → {b or '-'}")
+    cells = diff.get("cells") or {}
+    differing = cells.get("differences") or []
+    if differing:
+        count = (cells.get("count") or [0, 0])[0]
+        lines.append(f"cells that differ: {len(differing)} of {count}")
+        for d in differing[:5]:
+            first = (d.get("a") or d.get("b") or {}).get("first_line", "")
+            lines.append(f"  cell {d['position']}: {', '.join(d['reasons'])}  `{first}`")
+        if len(differing) > 5:
+            lines.append(f"  … and {len(differing) - 5} more")
+    if diff.get("packages"):
+        lines.append("packages that differ:")
+        for name, (a, b) in diff["packages"].items():
+            lines.append(f"  {name}: {a or '-'} → {b or '-'}")
+    if report.get("notebook"):
+        lines.append(f"executed notebook: {report['notebook']}")
+    return "\n".join(lines)
+
+
+def _first_line(cell: dict[str, Any] | None) -> str:
+    lines = ((cell or {}).get("source") or "").strip().splitlines()
+    return lines[0][:_LINE] if lines else ""
