@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import os
 import sys
 import threading
 import time
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import hashing
+from . import files, hashing
 from . import run as runs
 from .cellcode import assigned_names, literal_assignments, parse_cell
 from .linearity import INJECTED_HEADER, is_injected_parameters
@@ -62,6 +63,7 @@ class CellCapture:
         events.register("post_run_cell", self.post_run_cell)
         self._keep_parsed_cells()
         self._wrap_outputs()
+        files.install()
         runs.notebook_hint = self.notebook_path
         # Loaded from inside a cell (`%load_ext`), whose pre-run event has passed: that cell
         # still counts, from now on, so a run it starts records it.
@@ -107,6 +109,7 @@ class CellCapture:
                 active.store.cell_running(True)
                 self._busy_store = active.store
                 self._tap_stdout()
+                files.start()
         except Exception as exc:
             self._warn(exc)
 
@@ -117,6 +120,7 @@ class CellCapture:
         except Exception as exc:
             self._warn(exc)
         finally:
+            files.stop()
             if self._busy_store is not None:
                 self._busy_store.cell_running(False)
                 self._busy_store = None
@@ -131,6 +135,7 @@ class CellCapture:
             return
         run_at_start, start_time, start_clock = started
         duration = time.perf_counter() - start_clock
+        opened = files.stop()
         info = result.info
         source: str = info.raw_cell or ""
         run = runs.active_run()
@@ -169,6 +174,8 @@ class CellCapture:
             "error_value": str(error)[:_MAX_ERROR_VALUE] if error is not None else None,
             "data_hashes": self._hash_written_data(assigned),
         }
+        if opened:
+            row["_opened"] = files.Opened(opened, os.getcwd(), run.store.directory)
         self._untap_stdout()
         outputs = self._outputs
         self._outputs = []
@@ -338,6 +345,9 @@ class _Hashes:
         self.partial = partial
 
     def __call__(self, row: dict[str, Any]) -> None:
+        opened = row.pop("_opened", None)
+        if opened is not None:
+            opened.fill(row)
         row["source_hash"] = hashing.hash_bytes(row["source"])
         if self.partial:
             row["output_hash"] = PARTIAL_OUTPUT
