@@ -18,6 +18,15 @@ def cell_files(run_name: str, position: int) -> dict[str, Any]:
     return {"read": cell["files_read"], "written": cell["files_written"]}
 
 
+def tracked(shell: Any, name: str, *cells: str) -> dict[str, Any]:
+    """Run the cells as one run; the files its first cell read and wrote."""
+    shell.run_cell(f"%track start --name {name}", store_history=True)
+    for source in cells:
+        shell.run_cell(source, store_history=True)
+    shell.run_cell("%track end", store_history=True)
+    return cell_files(name, 2)
+
+
 def entry(path: Path) -> dict[str, Any]:
     return {"path": str(path), "size": path.stat().st_size, "hash": hashing.hash_file(path)}
 
@@ -52,17 +61,15 @@ def test_files_read_through_pandas_numpy_pickle_and_open_are_recorded(
 
 def test_files_written_are_hashed_as_the_cell_left_them(shell: Any, tmp_path: Path) -> None:
     (tmp_path / "raw.csv").write_text("a\n1\n2\n")
-    shell.run_cell("%track start --name writes", store_history=True)
-    shell.run_cell(
+    recorded = tracked(
+        shell,
+        "writes",
         "import pandas as pd\n"
         "frame = pd.read_csv('raw.csv')\n"
         "frame.assign(b=frame.a * 2).to_csv('clean.csv', index=False)\n"
         "with open('log.txt', 'w') as f:\n"
         "    f.write('cleaned')",
-        store_history=True,
     )
-    shell.run_cell("%track end", store_history=True)
-    recorded = cell_files("writes", 2)
     assert recorded["read"] == [entry(tmp_path / "raw.csv")]
     assert recorded["written"] == [entry(tmp_path / "clean.csv"), entry(tmp_path / "log.txt")]
     assert (tmp_path / "log.txt").read_text() == "cleaned"
@@ -73,18 +80,16 @@ def test_library_and_store_files_are_left_out(shell: Any, tmp_path: Path) -> Non
 
     library_file = Path(sklearn.__file__)
     (tmp_path / "mine.txt").write_text("data")
-    shell.run_cell("%track start --name quiet", store_history=True)
-    shell.run_cell(
+    recorded = tracked(
+        shell,
+        "quiet",
         f"library = open({str(library_file)!r}).read()\n"
         "stored = [p.read_bytes() for p in __import__('pathlib').Path('.mlops').rglob('*')"
         " if p.is_file()]\n"
         "import json\n"
         "mine = open('mine.txt').read()\n"
         "%track artifact mine.txt",
-        store_history=True,
     )
-    shell.run_cell("%track end", store_history=True)
-    recorded = cell_files("quiet", 2)
     assert shell.user_ns["stored"], "the store has files to leave out"
     assert recorded["read"] == [entry(tmp_path / "mine.txt")]
     assert recorded["written"] is None
@@ -94,8 +99,7 @@ def test_nothing_is_collected_outside_a_recorded_cell(shell: Any, tmp_path: Path
     (tmp_path / "before.txt").write_text("x")
     shell.run_cell("text = open('before.txt').read()", store_history=True)
     assert files.stop() == []
-    shell.run_cell("%track start --name later", store_history=True)
-    shell.run_cell("text = open('before.txt').read()", store_history=True)
-    shell.run_cell("%track end", store_history=True)
-    assert cell_files("later", 2)["read"] == [entry(tmp_path / "before.txt")]
+    assert tracked(shell, "later", "text = open('before.txt').read()")["read"] == [
+        entry(tmp_path / "before.txt")
+    ]
     assert files.stop() == []
