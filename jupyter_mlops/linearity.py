@@ -1,52 +1,297 @@
-"""Whether a run executed linearly: cells once each, top to bottom, matching the saved file."""
+"""Whether a run executed linearly (cells once each, top to bottom, matching the saved file),
+and the one way every door names a cell: its number in the saved notebook.
+
+A cell's number is its place among the saved notebook's code cells (1-based; markdown and
+Papermill's injected parameters cell are not counted), shown with its execution count:
+``cell 4 [7]``. Executed cells are matched to the saved notebook by cell id when the kernel
+got one (JupyterLab sends it), else by source: the executed sources are aligned with the
+saved ones, so a kernel driven without cell ids (Papermill, ``jupyter_client``, VS Code)
+gets the same precise reasons and marks. A cell that matches no saved cell is named by its
+place in the run's order instead: ``cell ?#12 [7]`` is the twelfth cell the run executed.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "INJECTED_TAG",
+    "SavedCell",
     "assess_linearity",
+    "cell_label",
     "cell_marks",
+    "cell_numbers",
     "is_injected_parameters",
+    "looks_injected",
+    "notebook_cell_number",
     "notebook_code_cells",
     "saved_cell_ids",
+    "saved_cells",
 ]
 
-# Papermill's Python translator starts the cell it injects with this comment line.
+# Papermill's Python translator starts the cell it injects with this comment line, and tags
+# the cell with INJECTED_TAG in the notebook it writes.
 INJECTED_HEADER = "# Parameters"
+INJECTED_TAG = "injected-parameters"
+_LISTED = 5
 
 
-def is_injected_parameters(source: str) -> bool:
-    """True for the cell Papermill injects with the run's parameters."""
-    return source.startswith(INJECTED_HEADER + "\n") or source == INJECTED_HEADER
+@dataclass(frozen=True)
+class SavedCell:
+    """A code cell of a saved notebook: its id, source and number (None: injected)."""
+
+    cell_id: str | None
+    source: str | None
+    number: int | None
+    injected: bool = False
 
 
-def notebook_code_cells(path: Path) -> list[tuple[str | None, str]] | None:
-    """(cell id, source) of each code cell of a saved notebook, or None if it cannot be read."""
+def looks_injected(source: str) -> bool:
+    """True for a cell shaped like Papermill's injected one: the header line, then only
+    assignments of literal values."""
+    if not (source.startswith(INJECTED_HEADER + "\n") or source.strip() == INJECTED_HEADER):
+        return False
+    import ast
+
+    from .cellcode import parse_cell
+
+    module = parse_cell(source)
+    if module is None:
+        return False
+    for statement in module.body:
+        if not (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
+            return False
+        try:
+            ast.literal_eval(statement.value)
+        except (ValueError, SyntaxError, TypeError):
+            return False
+    return True
+
+
+def is_injected_parameters(source: str, saved: Sequence[SavedCell] | None = None) -> bool:
+    """True for the cell Papermill injects with the run's parameters.
+
+    A cell whose source is in the saved notebook is the user's, unless the saved notebook
+    tags it as injected (a notebook saved from Papermill's output).
+    """
+    if not looks_injected(source):
+        return False
+    if saved:
+        key = source.strip()
+        for cell in saved:
+            if cell.source is not None and cell.source.strip() == key:
+                return cell.injected
+    return True
+
+
+def saved_cells(path: Path | None) -> list[SavedCell] | None:
+    """The code cells of a saved notebook in file order, numbered (None if unreadable)."""
+    if path is None:
+        return None
     try:
         with open(path, encoding="utf-8") as file:
             notebook = json.load(file)
         cells = notebook["cells"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    out: list[tuple[str | None, str]] = []
+    out: list[SavedCell] = []
+    number = 0
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
-        out.append((cell.get("id"), source))
+        metadata = cell.get("metadata")
+        tags = (metadata.get("tags") if isinstance(metadata, dict) else None) or []
+        injected = INJECTED_TAG in tags
+        if not injected:
+            number += 1
+        out.append(SavedCell(cell.get("id"), source, None if injected else number, injected))
     return out
 
 
+def notebook_code_cells(path: Path) -> list[tuple[str | None, str]] | None:
+    """(cell id, source) of each code cell of a saved notebook, or None if it cannot be read."""
+    cells = saved_cells(path)
+    return None if cells is None else [(c.cell_id, c.source or "") for c in cells]
+
+
+def saved_cell_ids(path: Path | None) -> list[str | None] | None:
+    """The saved notebook's code-cell ids in file order (None when there is no such file)."""
+    if path is None or not path.is_file():
+        return None
+    cells = saved_cells(path)
+    return [cell.cell_id for cell in cells] if cells is not None else None
+
+
+def notebook_cell_number(cells: Sequence[Mapping[str, Any]], index: int) -> int | None:
+    """The number of the cell at ``index`` of a notebook's cells (markdown included), as
+    ``cell_label`` counts: code cells only, the injected parameters cell not counted."""
+    if not 0 <= index < len(cells) or cells[index].get("cell_type") != "code":
+        return None
+    number = 0
+    for cell in cells[: index + 1]:
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        if cell.get("cell_type") == "code" and INJECTED_TAG not in tags:
+            number += 1
+    tags = (cells[index].get("metadata") or {}).get("tags") or []
+    return None if INJECTED_TAG in tags else number
+
+
+def cell_label(cell: Mapping[str, Any]) -> str:
+    """How every door names a cell: ``cell 4 [7]`` (its number in the saved notebook and its
+    execution count), else ``cell ?#12 [7]`` (the twelfth cell the run executed)."""
+    count = cell.get("execution_count")
+    suffix = f" [{count}]" if count is not None else ""
+    number = cell.get("cell_number")
+    if number is not None:
+        return f"cell {number}{suffix}"
+    seq = cell.get("seq")
+    if cell.get("prelude") or (isinstance(seq, int) and seq <= 0):
+        return f"a cell run before the run started{suffix}"
+    if cell.get("injected") or looks_injected(cell.get("source") or ""):
+        return f"the injected parameters cell{suffix}"
+    if seq is not None:
+        return f"cell ?#{seq}{suffix}"
+    return f"a cell{suffix}"
+
+
+# -- matching executed cells to the saved notebook --------------------------------------------
+
+
+@dataclass
+class _Placement:
+    """Where each executed cell sits in the saved notebook (index into its code cells)."""
+
+    index: list[int | None]
+    changed: list[bool]
+    skipped: list[bool]
+
+
+def _key(source: str | None) -> str:
+    return (source or "").strip()
+
+
+def _skipped(cell: Mapping[str, Any], saved: Sequence[SavedCell] | None) -> bool:
+    """Empty cells and Papermill's injected cell are not the user's steps."""
+    source = cell.get("source")
+    if source is None:
+        return False
+    return not source.strip() or is_injected_parameters(source, saved)
+
+
+def _place(cells: Sequence[Mapping[str, Any]], saved: Sequence[SavedCell]) -> _Placement:
+    """Match executed cells to saved ones: by id, then by aligning sources, then by source
+    alone (a cell run again or out of order), then an edited cell by its slot."""
+    placed: list[int | None] = [None] * len(cells)
+    changed = [False] * len(cells)
+    skipped = [_skipped(cell, saved) for cell in cells]
+    by_id = {c.cell_id: j for j, c in enumerate(saved) if c.cell_id and not c.injected}
+    rest: list[int] = []
+    for i, cell in enumerate(cells):
+        if skipped[i]:
+            continue
+        cell_id = cell.get("cell_id")
+        j = by_id.get(cell_id) if isinstance(cell_id, str) else None
+        if j is None:
+            rest.append(i)
+            continue
+        placed[i] = j
+        source = cell.get("source")
+        changed[i] = source is not None and _key(saved[j].source) != _key(source)
+    candidates = [
+        j for j, c in enumerate(saved) if not c.injected and c.source is not None and _key(c.source)
+    ]
+    where: dict[str, list[int]] = defaultdict(list)
+    for j in candidates:
+        where[_key(saved[j].source)].append(j)
+    rest = [i for i in rest if cells[i].get("source") is not None]
+    matcher = SequenceMatcher(
+        None,
+        [_key(cells[i].get("source")) for i in rest],
+        [_key(saved[j].source) for j in candidates],
+        autojunk=False,
+    )
+    edits: list[tuple[int, int]] = []
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag == "equal":
+            for k in range(a1 - a0):
+                placed[rest[a0 + k]] = candidates[b0 + k]
+        elif tag == "replace" and a1 - a0 == b1 - b0:
+            edits += [(rest[a0 + k], candidates[b0 + k]) for k in range(a1 - a0)]
+    taken = {j for j in placed if j is not None}
+    previous = -1
+    for i in rest:
+        if placed[i] is None:
+            options = where.get(_key(cells[i].get("source"))) or []
+            later = [j for j in options if j > previous]
+            choice = later or options
+            placed[i] = choice[0] if choice else None
+        found = placed[i]
+        if found is not None:
+            previous = found
+    for i, j in edits:
+        # An executed cell in the slot of a saved cell nothing else matched: edited there.
+        if placed[i] is None and j not in taken:
+            placed[i], changed[i] = j, True
+            taken.add(j)
+    return _Placement(placed, changed, skipped)
+
+
+def _saved_list(saved: Sequence[SavedCell] | Sequence[str | None] | None) -> list[SavedCell]:
+    """Saved cells from either whole cells or only their ids (numbered in file order)."""
+    out: list[SavedCell] = []
+    for number, item in enumerate(saved or [], start=1):
+        out.append(item if isinstance(item, SavedCell) else SavedCell(item, None, number))
+    return out
+
+
+def cell_numbers(
+    cells: Sequence[Mapping[str, Any]],
+    notebook: Path | None,
+    original: Sequence[Mapping[str, Any]] | None = None,
+) -> list[int | None]:
+    """Each executed cell's number in the saved notebook (None where it matches none).
+
+    ``original``: the cells of the run a replay replays; their numbers carry over to the
+    replay's cells that match them, so a replay names cells as its original does.
+    """
+    saved = saved_cells(notebook) if notebook is not None else None
+    numbers: list[int | None] = [None] * len(cells)
+    if saved is not None:
+        placement = _place(cells, saved)
+        numbers = [saved[j].number if j is not None else None for j in placement.index]
+    if original:
+        keys = [_key(c.get("source")) for c in original]
+        matcher = SequenceMatcher(
+            None, [_key(c.get("source")) for c in cells], keys, autojunk=False
+        )
+        for a0, b0, size in matcher.get_matching_blocks():
+            for k in range(size):
+                number = original[b0 + k].get("cell_number")
+                if number is not None:
+                    numbers[a0 + k] = number
+    return numbers
+
+
+def _labelled(cell: Mapping[str, Any], number: int | None) -> str:
+    return cell_label({**cell, "cell_number": number})
+
+
 def assess_linearity(
-    cells: Sequence[dict[str, Any]], notebook: Path | None
+    cells: Sequence[Mapping[str, Any]], notebook: Path | None
 ) -> tuple[bool, list[str]]:
     """(linear, reasons): reasons name each way the executed cells break a clean top-down run."""
     reasons: list[str] = []
@@ -55,105 +300,102 @@ def assess_linearity(
         if previous is not None and current is not None and current != previous + 1:
             reasons.append(f"execution counts jump from [{previous}] to [{current}]")
             break
-    # Papermill's injected cell is not in the saved file; everything else that ran must be.
-    ran = [c for c in cells if not is_injected_parameters(c.get("source") or "")]
-    ids = [c.get("cell_id") for c in ran if c.get("cell_id")]
-    repeated = [cell_id for cell_id, n in Counter(ids).items() if n > 1]
+    saved = saved_cells(notebook) if notebook is not None else None
+    placement = _place(cells, saved or [])
+    numbers = [
+        saved[j].number if saved is not None and j is not None else None for j in placement.index
+    ]
+    keys = _rerun_keys(cells, placement, known=saved is not None)
+    repeated = [key for key, n in Counter(k for k in keys if k is not None).items() if n > 1]
     if repeated:
-        reasons.append(f"{len(repeated)} cell(s) ran more than once")
-    saved = notebook_code_cells(notebook) if notebook is not None else None
-    if saved is not None:
-        reasons.extend(_against_saved(ran, saved))
+        named = []
+        for key in repeated[:_LISTED]:
+            ran = [i for i, k in enumerate(keys) if k == key]
+            counts_run = ", ".join(f"[{cells[i].get('execution_count')}]" for i in ran)
+            first = {**cells[ran[0]], "execution_count": None}
+            named.append(f"{_labelled(first, numbers[ran[0]])} ({counts_run})")
+        reasons.append(f"{len(repeated)} cell(s) ran more than once: {'; '.join(named)}")
+    if saved is None:
+        return not reasons, reasons
+    mine = [i for i, skip in enumerate(placement.skipped) if not skip]
+    missing = [i for i in mine if placement.index[i] is None]
+    if missing:
+        listed = ", ".join(_labelled(cells[i], None) for i in missing[:_LISTED])
+        reasons.append(
+            f"{len(missing)} cell(s) that ran are not in the saved notebook ({listed}; "
+            "deleted, edited, or the notebook was not saved)"
+        )
+    order = [i for i in mine if placement.index[i] is not None]
+    for earlier, later in pairwise(order):
+        if placement.index[later] < placement.index[earlier]:  # type: ignore[operator]
+            reasons.append(
+                f"cells ran out of notebook order: {_labelled(cells[later], numbers[later])} "
+                f"ran after {_labelled(cells[earlier], numbers[earlier])}"
+            )
+            break
+    changed = sorted({n for i in mine if placement.changed[i] and (n := numbers[i]) is not None})
+    if changed:
+        listed = ", ".join(str(n) for n in changed[:_LISTED])
+        reasons.append(
+            f"the saved notebook differs from what ran in cell {listed} "
+            "(edited after running, or not saved)"
+        )
     return not reasons, reasons
 
 
-def _against_saved(ran: Sequence[dict[str, Any]], saved: list[tuple[str | None, str]]) -> list[str]:
-    reasons: list[str] = []
-    position = {cell_id: i for i, (cell_id, _) in enumerate(saved) if cell_id}
-    with_ids = [c for c in ran if c.get("cell_id")]
-    if with_ids:
-        missing = [c for c in with_ids if c["cell_id"] not in position]
-        if missing:
-            reasons.append(
-                f"{len(missing)} cell(s) that ran are not in the saved notebook "
-                "(deleted, or the notebook was not saved)"
-            )
-        order = [position[c["cell_id"]] for c in with_ids if c["cell_id"] in position]
-        for earlier, later in pairwise(order):
-            if later < earlier:
-                reasons.append(
-                    f"cells ran out of notebook order: cell {later + 1} ran after cell "
-                    f"{earlier + 1}"
-                )
-                break
-        changed = [
-            position[c["cell_id"]] + 1
-            for c in with_ids
-            if c["cell_id"] in position and saved[position[c["cell_id"]]][1] != c.get("source")
-        ]
-        if changed:
-            listed = ", ".join(str(n) for n in sorted(set(changed))[:5])
-            reasons.append(
-                f"the saved notebook differs from what ran in cell {listed} "
-                "(edited after running, or not saved)"
-            )
-        return reasons
-    # No cell ids (Papermill, scripts): what ran must be a contiguous stretch of the file.
-    sources = [c.get("source") or "" for c in ran]
-    file_sources = [source for _, source in saved]
-    if sources and not _is_contiguous_part(sources, file_sources):
-        reasons.append("the cells that ran do not match the saved notebook, top to bottom")
-    return reasons
-
-
-def _is_contiguous_part(part: list[str], whole: list[str]) -> bool:
-    width = len(part)
-    stripped = [s.strip() for s in part]
-    candidates = [s.strip() for s in whole]
-    return any(candidates[i : i + width] == stripped for i in range(len(whole) - width + 1))
+def _rerun_keys(
+    cells: Sequence[Mapping[str, Any]], placement: _Placement, *, known: bool
+) -> list[Any]:
+    """What tells two executions of one cell: its saved place, else its id (no key without
+    either: two cells with the same source may well be two cells)."""
+    keys: list[Any] = []
+    for i, cell in enumerate(cells):
+        if placement.skipped[i]:
+            keys.append(None)
+        elif known and placement.index[i] is not None:
+            keys.append(("saved", placement.index[i]))
+        else:
+            keys.append(("id", cell["cell_id"]) if cell.get("cell_id") else None)
+    return keys
 
 
 def cell_marks(
-    cells: Sequence[dict[str, Any]], saved: Sequence[str | None] | None
+    cells: Sequence[Mapping[str, Any]],
+    saved: Sequence[SavedCell] | Sequence[str | None] | None,
 ) -> list[list[str]]:
     """For each executed cell, how it broke top-to-bottom order (empty when it did not).
 
-    ``saved`` is the saved notebook's code-cell ids in file order (None when unknown).
+    ``saved`` is the saved notebook's code cells (``saved_cells``) or only their ids, in file
+    order (None when unknown).
     """
-    position = {cell_id: i for i, cell_id in enumerate(saved or []) if cell_id}
-    seen: set[str] = set()
+    known = saved is not None
+    listed = _saved_list(saved)
+    placement = _place(cells, listed)
+    keys = _rerun_keys(cells, placement, known=known)
+    seen: set[Any] = set()
     marks: list[list[str]] = []
     previous_count: int | None = None
-    previous_position: int | None = None
-    for cell in cells:
+    previous: int | None = None
+    for i, cell in enumerate(cells):
         found: list[str] = []
         count = cell.get("execution_count")
         if previous_count is not None and count is not None and count != previous_count + 1:
             found.append(f"count jumped from [{previous_count}]")
         previous_count = count if count is not None else previous_count
-        cell_id = cell.get("cell_id")
-        injected = is_injected_parameters(cell.get("source") or "")
-        if cell_id and not injected:
-            if cell_id in seen:
+        if keys[i] is not None:
+            if keys[i] in seen:
                 found.append("ran again")
-            seen.add(cell_id)
-            if saved is not None:
-                if cell_id not in position:
-                    found.append("not in the saved notebook")
-                else:
-                    here = position[cell_id]
-                    if previous_position is not None and here < previous_position:
-                        found.append(
-                            f"out of order: cell {here + 1} after cell {previous_position + 1}"
-                        )
-                    previous_position = here
+            seen.add(keys[i])
+        here = placement.index[i]
+        if known and not placement.skipped[i]:
+            if here is None:
+                found.append("not in the saved notebook")
+            else:
+                if previous is not None and here < previous:
+                    found.append(
+                        f"out of order: cell {listed[here].number} after cell "
+                        f"{listed[previous].number}"
+                    )
+                previous = here
         marks.append(found)
     return marks
-
-
-def saved_cell_ids(path: Path | None) -> list[str | None] | None:
-    """The saved notebook's code-cell ids in file order (None when there is no such file)."""
-    if path is None or not path.is_file():
-        return None
-    code_cells = notebook_code_cells(path)
-    return [cell_id for cell_id, _ in code_cells] if code_cells is not None else None
