@@ -15,7 +15,14 @@ __all__ = [
     "NoActiveRunError",
     "ReplayNotFoundError",
     "RunNotFoundError",
+    "RunVanishedError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreFullError",
+    "StoreGoneError",
+    "StoreLockedError",
     "StoreNotFoundError",
+    "StoreReadOnlyError",
     "UnhashableError",
 ]
 
@@ -103,3 +110,72 @@ class ReplayNotFoundError(MlopsError):
     def __init__(self, replay_id: str) -> None:
         self.replay_id = replay_id
         super().__init__(f"no replay with id {replay_id!r}")
+
+
+class StoreError(MlopsError):
+    """The store cannot be read or written as asked; ``path`` is its file."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class StoreReadOnlyError(StoreError):
+    """A write to a store opened read-only (no write permission, or a read-only mount)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            path, f"the store {path} is read-only: runs can be read but nothing is recorded"
+        )
+
+
+class StoreFullError(StoreError):
+    """The disk holding the store is full."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            path, f"the disk holding the store {path} is full: free space to record again"
+        )
+
+
+class StoreLockedError(StoreError):
+    """Another process held the store's write lock for longer than a write may wait."""
+
+    def __init__(self, path: str, waited: float) -> None:
+        self.waited = waited
+        super().__init__(
+            path,
+            f"the store is locked by another process (waited {waited:g} s for {path}); "
+            "nothing was lost: it is retried",
+        )
+
+
+class StoreCorruptError(StoreError):
+    """The store's file is damaged or is not a store at all."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.detail = detail
+        super().__init__(
+            path,
+            f"the store {path} is damaged ({detail}); copy it aside and run "
+            "`sqlite3 tracking.db .recover` on the copy",
+        )
+
+
+class StoreGoneError(StoreError):
+    """The store's file was deleted, replaced or emptied under a live run."""
+
+    def __init__(self, path: str, what: str) -> None:
+        self.what = what
+        super().__init__(path, f"the store {path} {what} while a run was recording into it")
+
+
+class RunVanishedError(MlopsError):
+    """A run was deleted from the store while its process was still recording."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id[:12]} was deleted from the store while it ran; "
+            "nothing more is recorded for it"
+        )

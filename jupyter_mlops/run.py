@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import datetime as _dt
 import json
-import math
 import os
 import pickle
 import signal
@@ -24,6 +22,17 @@ from . import hashing
 from .errors import InvalidValueError, NoActiveRunError
 from .store import Store, open_store
 from .threads import start_background
+from .validate import (
+    MAX_TEXT_BYTES,
+    STEP_MAX,
+    STEP_MIN,
+    checked_name,
+    metric_number,
+    metric_step,
+    param_json,
+    shown_text,
+    tag_value,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,8 +63,6 @@ STATUSES = ("running", "finished", "failed", "killed", "crashed")
 KINDS = ("interactive", "replay", "sweep", "script")
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 6 * HEARTBEAT_S
-MAX_KEY_LENGTH = 250
-MAX_PARAM_BYTES = 64 * 1024
 
 # Set by the processes that launch kernels (replay, sweep) so a run knows where it came from.
 ENV_KIND = "JUPYTER_MLOPS_KIND"
@@ -68,6 +75,8 @@ ENV_AUTOSTART = "JUPYTER_MLOPS_AUTOSTART"
 ENV_RUN_ID = "JUPYTER_MLOPS_RUN_ID"
 ENV_RUN_NAME = "JUPYTER_MLOPS_RUN_NAME"
 ENV_PRELUDE = "JUPYTER_MLOPS_PRELUDE"
+# The name of the kernel a launcher started (a kernel does not know its own kernelspec).
+ENV_KERNEL = "JUPYTER_MLOPS_KERNEL"
 
 _HOST = socket.gethostname()
 _active: Run | None = None
@@ -135,7 +144,7 @@ class Run:
         """Record several hyperparameters at once."""
         self._check_running("log params")
         encoded = {
-            _checked_key("param", key): _param_json(key, value) for key, value in params.items()
+            checked_name("param", key): param_json(key, value) for key, value in params.items()
         }
         if encoded:
             self.store.set_params(self.id, encoded)
@@ -146,13 +155,16 @@ class Run:
             self._check_running("log a metric")
         steps = self._steps
         if key not in steps:
-            _checked_key("metric", key)
+            checked_name("metric", key)
         kind = type(value)
-        number = float(value) if kind is float or kind is int else _metric_number(key, value)
+        try:
+            number = float(value) if kind is float or kind is int else metric_number(key, value)
+        except OverflowError:
+            number = metric_number(key, value)  # says which metric is too large
         if step is None:
             step = steps.get(key, -1) + 1
-        elif type(step) is not int:
-            step = _metric_step(key, step)
+        if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
+            step = metric_step(key, step)
         steps[key] = step
         self.store.enqueue_metric(self.id, key, step, number, time.time(), self.current_cell)
 
@@ -164,13 +176,13 @@ class Run:
     def log_data(self, name: str, data: Any) -> dict[str, Any]:
         """Record a dataset: content hash, shape, schema, profile. A str is a file path."""
         self._check_running("log data")
-        _checked_key("dataset", name)
+        checked_name("dataset", name)
         if isinstance(data, str):
             data = Path(data)
         if isinstance(data, Path):
             data = data.expanduser()
-            if not data.exists():
-                raise InvalidValueError(name, f"no such file or folder: {data}")
+            if _path_kind(data) is None:
+                raise InvalidValueError(name, f"no such file or folder: {shown_text(str(data))}")
         info = hashing.describe(data)
         row = info.to_dict()
         if row.get("path"):
@@ -184,16 +196,17 @@ class Run:
         self._check_running("log an artifact")
         if isinstance(source, (str, Path)):
             path = Path(source).expanduser()
-            if path.is_dir():
+            if _path_kind(path) == "folder":
                 raise InvalidValueError(
-                    str(source), "is a folder; log a file (or the folder as data)"
+                    shown_text(str(source)), "is a folder; log a file (or the folder as data)"
                 )
-            if not path.is_file():
-                raise InvalidValueError(str(source), "no such file")
+            if _path_kind(path) != "file":
+                raise InvalidValueError(shown_text(str(source)), "no such file")
+            name = checked_name("artifact", name or path.name)
             digest = hashing.hash_file(path)
             self.store.put_blob(digest, path)
             row = {
-                "name": _checked_key("artifact", name or path.name),
+                "name": checked_name("artifact", name or path.name),
                 "kind": "file",
                 "size_bytes": path.stat().st_size,
                 "source": str(path.resolve()),
@@ -207,7 +220,7 @@ class Run:
             digest = hashing.hash_bytes(payload)
             self.store.put_blob(digest, payload)
             row = {
-                "name": _checked_key("artifact", label),
+                "name": checked_name("artifact", label),
                 "kind": "pickle",
                 "size_bytes": len(payload),
                 "source": None,
@@ -219,7 +232,7 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Add or replace tags (values are stored as text)."""
         self.store.set_tags(
-            self.id, {_checked_key("tag", k): _tag_value(k, v) for k, v in tags.items()}
+            self.id, {checked_name("tag", k): tag_value(k, v) for k, v in tags.items()}
         )
 
     @property
@@ -276,8 +289,12 @@ class Run:
         if filled:
             self.store.set_cell_facts(self.id, filled)
         if cells:
-            from .linearity import assess_linearity
+            from .linearity import assess_linearity, cell_numbers
 
+            numbers = cell_numbers(cells, notebook_path, self._original_cells())
+            self.store.set_cell_numbers(
+                self.id, [(c["seq"], n) for c, n in zip(cells, numbers, strict=True)]
+            )
             linear, reasons = assess_linearity(cells, notebook_path)
             fields.update(linear=linear, linear_reasons=reasons)
         self.store.finish_run(self.id, **fields)
@@ -288,6 +305,12 @@ class Run:
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+    def _original_cells(self) -> list[dict[str, Any]] | None:
+        """For a replay: the cells of the run it replays (their numbers carry over)."""
+        row = self.store.get_run(self.id)
+        parent = row.get("parent_id")
+        return self.store.cells(parent) if row.get("kind") == "replay" and parent else None
 
     def notebook_path(self) -> Path | None:
         """The notebook file of this run on disk, if it has one."""
@@ -413,14 +436,14 @@ class RunRecord:
         out["metrics"] = {k: v["value"] for k, v in latest.items()}
         if full:
             out["metric_series"] = {key: self.metric_series(key) for key in latest}
-            from .linearity import cell_marks, saved_cell_ids
+            from .linearity import annotate_cells
 
             cells = self.cells()
-            # How each cell broke top-to-bottom order, worked out once for every door.
-            marks = cell_marks(cells, saved_cell_ids(self._notebook_path()))
-            for cell, marked in zip(cells, marks, strict=True):
-                cell["marks"] = marked
+            # How each cell broke top-to-bottom order, and its number, worked out once for
+            # every door.
+            annotate_cells(cells, self._notebook_path(), ended=self.status != "running")
             out["cells"] = cells
+            out["prelude"] = self.prelude()
             out["datasets"] = self.datasets()
             out["artifacts"] = self.artifacts()
             out["environment"] = self.environment()
@@ -448,8 +471,8 @@ def start_run(
     if kind not in KINDS:
         raise InvalidValueError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
     if name is not None:
-        name = _checked_key("run name", str(name))
-    tag_values = {_checked_key("tag", k): _tag_value(k, v) for k, v in (tags or {}).items()}
+        name = checked_name("run name", str(name))
+    tag_values = {checked_name("tag", k): tag_value(k, v) for k, v in (tags or {}).items()}
     store = store or open_store()
     with _state_lock:
         previous = _active
@@ -482,6 +505,7 @@ def start_run(
         "pid": os.getpid(),
         "host": _HOST,
         "cwd": str(Path.cwd()),
+        "kernel": os.environ.get(ENV_KERNEL) or None,
     }
     run = Run(store, row)
     notebook_path = run.notebook_path()
@@ -655,14 +679,14 @@ def update_run(
     store = store or open_store(create=False)
     run_id = store.resolve_run(ref)
     if name is not None:
-        name = _checked_key("run", name)
+        name = checked_name("run", name)
         store.update_run(run_id, name=name)
     if tags:
-        store.set_tags(run_id, {_checked_key("tag", k): _tag_value(k, v) for k, v in tags.items()})
+        store.set_tags(run_id, {checked_name("tag", k): tag_value(k, v) for k, v in tags.items()})
     if remove_tags:
-        store.delete_tags(run_id, [_checked_key("tag", k) for k in remove_tags])
+        store.delete_tags(run_id, [checked_name("tag", k) for k in remove_tags])
     if note is not None:
-        if len(note.encode()) > MAX_PARAM_BYTES:
+        if len(note.encode()) > MAX_TEXT_BYTES:
             raise InvalidValueError("note", "is too long (at most 64 KB)")
         store.update_run(run_id, note=note or None)
     return RunRecord(store, store.get_run(run_id))
@@ -811,87 +835,15 @@ def fill_cell_facts(cells: list[dict[str, Any]]) -> list[tuple[int, dict[str, An
     return filled
 
 
-def _checked_key(what: str, key: Any) -> str:
-    if not isinstance(key, str):
-        raise InvalidValueError(str(key), f"a {what} name must be text, not {type(key).__name__}")
-    if not key or key.strip() != key:
-        raise InvalidValueError(repr(key), f"a {what} name must be non-empty with no outer spaces")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidValueError(
-            key[:40] + "…", f"a {what} name may have at most {MAX_KEY_LENGTH} characters"
-        )
-    if any(ord(c) < 32 for c in key):
-        raise InvalidValueError(repr(key), f"a {what} name may not contain control characters")
-    return key
-
-
-def _tag_value(key: str, value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(_jsonable(key, value))
-    if len(text) > MAX_PARAM_BYTES:
-        raise InvalidValueError(key, "tag value is too long (at most 64 KB)")
-    return text
-
-
-def _param_json(key: str, value: Any) -> str:
-    text = json.dumps(_jsonable(key, value), allow_nan=True, ensure_ascii=False)
-    size = len(text.encode())
-    if size > MAX_PARAM_BYTES:
-        raise InvalidValueError(
-            key,
-            f"param value is {size / 1e6:.1f} MB, over the 64 KB limit; "
-            "log it as an artifact or data instead",
-        )
-    return text
-
-
-def _jsonable(key: str, value: Any) -> Any:
-    """A JSON-ready copy of a param value, or InvalidValueError naming what cannot be stored."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(key, v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_jsonable(key, v) for v in value), key=repr)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(key, v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    # numpy scalars and small arrays know how to become plain Python values.
-    to_list = getattr(value, "tolist", None)
-    if callable(to_list) and type(value).__module__.startswith("numpy"):
-        return _jsonable(key, to_list())
-    raise InvalidValueError(
-        key,
-        f"a {type(value).__name__} is not a JSON value; log its settings "
-        "(a number, text, list or dict) or use log_artifact for the object",
-    )
-
-
-def _metric_number(key: str, value: Any) -> float:
-    if isinstance(value, (bool, str, bytes)):
-        raise InvalidValueError(key, f"a metric must be a number, not {type(value).__name__}")
+def _path_kind(path: Path) -> str | None:
+    """``"file"``, ``"folder"``, or None for a path that does not exist or cannot be looked at
+    (a name too long for the file system, a folder without permission)."""
     try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(
-            key, f"a metric must be a number, not {type(value).__name__}"
-        ) from exc
-
-
-def _metric_step(key: str, step: Any) -> int:
-    if isinstance(step, bool):
-        raise InvalidValueError(key, "step must be an integer, not bool")
-    try:
-        as_int = int(step)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(key, f"step must be an integer, not {step!r}") from exc
-    if as_int != step:
-        raise InvalidValueError(key, f"step must be an integer, not {step!r}")
-    return as_int
+        if path.is_dir():
+            return "folder"
+        return "file" if path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _flat(value: Any) -> Any:

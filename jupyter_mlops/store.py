@@ -2,15 +2,20 @@
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction, so several kernels, workers and the
 server can write at once. Hot rows (metrics, cell executions) are buffered and written in
-bounded batches by a background thread (cell rows in the pauses between cells); any read in
-this process flushes that buffer first. sqlite-utils defines and migrates the schema; rows are
-written with plain parameterized SQL, which keeps pandas out of a process that never asked
-for it.
+bounded batches by a background thread (cell rows in the pauses between cells, and at most
+``CELL_MAX_AGE_S`` after a cell ends when there is no pause); any read in this process flushes
+that buffer first. A row the writer cannot store is set aside (``Store.rejected``) rather than
+allowed to hold up the rows behind it. Faults of the file (read-only, full, locked, damaged,
+deleted) are raised as one-line ``StoreError``s; a store without write access opens read-only.
+sqlite-utils defines and migrates the schema; rows are written with plain parameterized SQL,
+which keeps pandas out of a process that never asked for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import json
 import math
 import os
@@ -18,19 +23,29 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .errors import (
     AmbiguousRunError,
     InvalidValueError,
     MlopsError,
     RunNotFoundError,
+    RunVanishedError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreGoneError,
+    StoreLockedError,
     StoreNotFoundError,
+    StoreReadOnlyError,
 )
 from .threads import start_background
+from .validate import storable_text
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -38,20 +53,44 @@ if TYPE_CHECKING:
     from .query import Node
 
 CellCompletion = Callable[[dict[str, Any]], None]
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store", "find_store_dir", "open_store"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store", "find_store_dir", "open_store", "store_fault"]
 
 DB_NAME = "tracking.db"
-BUSY_TIMEOUT_MS = 30_000
+# How long a write waits for another process's write lock: a write from a cell's thread must
+# not hold the cell up for long. The writer thread keeps its rows and tries again.
+BUSY_TIMEOUT_MS = 2_000
 FLUSH_INTERVAL_S = 0.25
 FLUSH_THRESHOLD = 2_000
 MAX_BACKLOG = 200_000
 METRIC_BATCH = 5_000
 CELL_BATCH = 200
 # Cell rows wait for a pause between cells, so the writer never competes with running cells
-# for the GIL; a long stretch of back-to-back cells still gets written every so often.
+# for the GIL; in a stretch of back-to-back cells ("Run All") they are written once the oldest
+# has waited CELL_MAX_AGE_S, so a kernel that dies loses at most about a second of cells.
 CELL_IDLE_S = 0.1
-CELL_MAX_AGE_S = 10.0
+CELL_MAX_AGE_S = 0.75
+# Rows the writer could not store, kept for inspection (the newest ones).
+MAX_REJECTED = 100
+# What a row itself can get wrong: no retry of it would succeed, the rows beside it can.
+_ROW_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    sqlite3.InterfaceError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+)
+_INSERT_METRIC = (
+    "INSERT INTO metrics (run_id, key, step, value, time, cell_seq) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics (run_id, key, step, value, time)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET"
+    " step = excluded.step, value = excluded.value, time = excluded.time"
+)
 
 RUN_COLUMNS = (
     "id",
@@ -152,6 +191,85 @@ def find_store_dir(start: Path | None = None) -> Path:
     return here / ".mlops"
 
 
+def store_fault(exc: BaseException, path: Path | str) -> StoreError | None:
+    """The one-line error for a fault of the store's file, or None when ``exc`` is not one."""
+    where = str(path)
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        text = str(exc)
+        if primary in (5, 6) or "database is locked" in text:  # SQLITE_BUSY, SQLITE_LOCKED
+            return StoreLockedError(where, BUSY_TIMEOUT_MS / 1000)
+        if primary == 8 or "readonly database" in text:  # SQLITE_READONLY
+            return StoreReadOnlyError(where)
+        if primary == 13 or "disk is full" in text:  # SQLITE_FULL
+            return StoreFullError(where)
+        if primary in (11, 26) or "malformed" in text or "not a database" in text:
+            return StoreCorruptError(where, text)
+        if primary == 10:  # SQLITE_IOERR
+            return StoreError(where, f"the store {where} could not be read or written ({text})")
+        if primary == 14:  # SQLITE_CANTOPEN
+            return StoreError(where, f"the store {where} cannot be opened ({text})")
+        return None
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StoreFullError(where)
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return StoreReadOnlyError(where)
+    return None
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose faults of the file come out as one-line ``StoreError``s."""
+
+    store_path = ""
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        return self._translated(super().execute, *args)
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
+        return self._translated(super().executemany, *args)
+
+    def _translated(self, call: Callable[..., sqlite3.Cursor], *args: Any) -> sqlite3.Cursor:
+        try:
+            return call(*args)
+        except sqlite3.DatabaseError as exc:
+            fault = store_fault(exc, self.store_path)
+            if fault is None:
+                raise
+            raise fault from exc
+
+
+def _writable(path: Path) -> bool:
+    """Whether the store's file and folder can be written (a read-only mount cannot)."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _for_run(method: _Method) -> _Method:
+    """A write to one run, skipped once the run was deleted under it (one warning says so)."""
+
+    @functools.wraps(method)
+    def write(self: Store, target: Any, *args: Any, **kwargs: Any) -> Any:
+        run_id = target["run_id"] if isinstance(target, dict) else target
+        if run_id in self.vanished:
+            return None
+        try:
+            return method(self, target, *args, **kwargs)
+        except sqlite3.IntegrityError:
+            if self.run_exists(run_id):
+                raise
+            self._vanish(run_id)
+            return None
+
+    return cast("_Method", write)
+
+
 _open_stores: dict[Path, Store] = {}
 _open_lock = threading.Lock()
 
@@ -185,25 +303,35 @@ class Store:
         self.directory = directory
         self.path = directory / DB_NAME
         self.blobs = directory / "blobs"
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise MlopsError(f"cannot create the store folder {directory}: {exc}") from exc
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
+        existed = self.path.exists()
+        if not existed:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise MlopsError(f"cannot create the store folder {directory}: {exc}") from exc
+        elif self.path.stat().st_size == 0:
+            warnings.warn(
+                f"jupyter-mlops: the store {self.path} was an empty file; a new store is made "
+                "in it (any runs it held are gone)",
+                RuntimeWarning,
+                stacklevel=3,
             )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA user_version").fetchone()
-        except sqlite3.Error as exc:
-            raise MlopsError(f"cannot open the store {self.path}: {exc}") from exc
-        self.conn = conn
+        # Without write access the store is still worth reading: an archived or shared copy.
+        self.read_only = existed and not _writable(self.path)
+        if self.read_only:
+            self.conn = self._connect_read_only()
+        else:
+            try:
+                self.conn = self._connect(str(self.path), uri=False)
+            except (StoreReadOnlyError, StoreLockedError):
+                raise
+            except StoreError as fault:
+                if not existed or isinstance(fault, StoreCorruptError):
+                    raise
+                self.conn = self._connect_read_only()
+                self.read_only = True
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
         self._lock = threading.RLock()
         self._pending_metrics: deque[tuple[str, str, int, float | None, float, int | None]] = (
             deque()
@@ -215,7 +343,70 @@ class Store:
         self._closed = False
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
+        # Rows the writer could not store (newest last), and runs deleted while they recorded.
+        self.rejected: deque[dict[str, Any]] = deque(maxlen=MAX_REJECTED)
+        self.vanished: set[str] = set()
+        self._rejected_warned = False
         migrate(self)
+
+    def _connect(self, target: str, *, uri: bool) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                target,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
+                factory=_Connection,
+            )
+        except sqlite3.Error as exc:
+            raise store_fault(exc, self.path) or MlopsError(
+                f"cannot open the store {self.path}: {exc}"
+            ) from exc
+        conn.store_path = str(self.path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not uri:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as exc:  # not a fault of the file: still one line
+            conn.close()
+            raise MlopsError(f"cannot open the store {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """Open for reading only; ``immutable`` when SQLite cannot make its shared-memory file
+        beside a store with no write-ahead log to read."""
+        base = "file:" + urllib.parse.quote(str(self.path))
+        try:
+            return self._connect(base + "?mode=ro", uri=True)
+        except StoreError:
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+            return self._connect(base + "?mode=ro&immutable=1", uri=True)
+
+    def check_file(self) -> None:
+        """Raise StoreGoneError if the store's file was deleted, replaced or emptied."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            what = "was deleted"
+        except OSError:
+            return
+        else:
+            if (stat.st_dev, stat.st_ino) != self._identity:
+                what = "was replaced by another file"
+            elif stat.st_size == 0:
+                what = "was emptied (0 bytes)"
+            else:
+                return
+        raise StoreGoneError(str(self.path), what)
 
     # -- transactions and buffered writes ---------------------------------------------------
 
@@ -223,13 +414,18 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: takes the write lock before reading."""
         with self._lock:
+            if self.read_only:
+                raise StoreReadOnlyError(str(self.path))
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:
+                    # SQLite may have rolled back by itself (a full disk): no second error.
+                    with contextlib.suppress(sqlite3.Error, StoreError):
+                        self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
 
     def enqueue_metric(
         self, run_id: str, key: str, step: int, value: float | None, at: float, cell: int | None
@@ -296,30 +492,82 @@ class Store:
         metrics: list[tuple[str, str, int, float | None, float, int | None]],
         cells: list[tuple[dict[str, Any], CellCompletion | None]],
     ) -> None:
+        if self.vanished:
+            metrics = [row for row in metrics if row[0] not in self.vanished]
+            cells = [item for item in cells if item[0].get("run_id") not in self.vanished]
         try:
             cell_rows = [_cell_values(row, complete) for row, complete in cells]
             with self.transaction() as conn:
-                if cell_rows:
-                    conn.executemany(_INSERT_CELL, cell_rows)
-                if metrics:
-                    conn.executemany(
-                        "INSERT INTO metrics (run_id, key, step, value, time, cell_seq)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        metrics,
-                    )
-                    # One row a (run, key): the last point logged.
-                    latest = {(row[0], row[1]): row[:5] for row in metrics}
-                    conn.executemany(
-                        "INSERT INTO latest_metrics (run_id, key, step, value, time)"
-                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET"
-                        " step = excluded.step, value = excluded.value, time = excluded.time",
-                        latest.values(),
-                    )
+                conn.execute("SAVEPOINT batch")
+                try:
+                    if cell_rows:
+                        conn.executemany(_INSERT_CELL, cell_rows)
+                    if metrics:
+                        conn.executemany(_INSERT_METRIC, metrics)
+                        _upsert_latest(conn, metrics)
+                except _ROW_ERRORS:
+                    # A bad row fails its whole statement: store the others one by one.
+                    conn.execute("ROLLBACK TO batch")
+                    self._write_each(conn, metrics, cell_rows)
+                conn.execute("RELEASE batch")
         except BaseException:
-            # Keep the rows for the next try rather than lose them.
+            # A fault of the store, not of a row: keep the rows for the next try.
             self._pending_metrics.extendleft(reversed(metrics))
             self._pending_cells.extendleft(reversed(cells))
             raise
+
+    def _write_each(
+        self,
+        conn: sqlite3.Connection,
+        metrics: list[tuple[str, str, int, float | None, float, int | None]],
+        cell_rows: list[tuple[Any, ...]],
+    ) -> None:
+        stored = []
+        for row in metrics:
+            try:
+                conn.execute(_INSERT_METRIC, row)
+            except _ROW_ERRORS as exc:
+                self._set_aside("metric", row, exc)
+                continue
+            stored.append(row)
+        if stored:
+            _upsert_latest(conn, stored)
+        for values in cell_rows:
+            try:
+                conn.execute(_INSERT_CELL, values)
+            except _ROW_ERRORS as exc:
+                self._set_aside("cell", values, exc)
+
+    def _set_aside(self, kind: str, row: tuple[Any, ...], exc: BaseException) -> None:
+        """Drop a row no retry can store: keep it in ``rejected`` and warn once."""
+        run_id = row[0]
+        if isinstance(exc, sqlite3.IntegrityError) and not self.run_exists(run_id):
+            self._vanish(run_id)
+            return
+        self.rejected.append(
+            {"kind": kind, "run_id": run_id, "row": row, "error": f"{type(exc).__name__}: {exc}"}
+        )
+        if not self._rejected_warned:
+            self._rejected_warned = True
+            warnings.warn(
+                f"jupyter-mlops: a {kind} row of run {str(run_id)[:12]} could not be stored "
+                f"({type(exc).__name__}: {exc}) and was set aside; the rest is recorded",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def run_exists(self, run_id: str) -> bool:
+        """Whether the store still has this run."""
+        return (
+            self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+        )
+
+    def _vanish(self, run_id: str) -> None:
+        """A run was deleted while this process recorded it: stop writing it, say so once."""
+        if run_id in self.vanished:
+            return
+        self.vanished.add(run_id)
+        warnings.warn(f"jupyter-mlops: {RunVanishedError(run_id)}", RuntimeWarning, stacklevel=2)
 
     def writer_error(self) -> BaseException | None:
         """The last error the background writer met, once (then cleared)."""
@@ -332,6 +580,13 @@ class Store:
             return
         try:
             self.flush()
+        except StoreError as fault:
+            lost = len(self._pending_metrics) + len(self._pending_cells)
+            warnings.warn(
+                f"jupyter-mlops: {fault}; {lost} buffered row(s) could not be written",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         finally:
             self._closed = True
             self._wake.set()
@@ -349,6 +604,7 @@ class Store:
             if tags:
                 self._put_tags(row["id"], tags)
 
+    @_for_run
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set some columns of a run."""
         with self.transaction():
@@ -364,6 +620,7 @@ class Store:
         self.flush()
         self.update_run(run_id, **fields)
 
+    @_for_run
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Add or replace tags of a run."""
         with self.transaction():
@@ -375,14 +632,21 @@ class Store:
             [(run_id, key, value) for key, value in tags.items()],
         )
 
-    def heartbeat(self, run_id: str, at: float) -> None:
-        """Record that a run's process is alive (reviving a run wrongly thought crashed)."""
+    def heartbeat(self, run_id: str, at: float) -> bool:
+        """Record that a run's process is alive (reviving a run wrongly thought crashed);
+        False when the run is no longer in the store (it was deleted)."""
+        if run_id in self.vanished:
+            return False
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET heartbeat = ?, status = 'running', end_time = NULL, error = NULL"
                 " WHERE id = ? AND status IN ('running', 'crashed')",
                 (at, run_id),
             )
+            if self.run_exists(run_id):
+                return True
+        self._vanish(run_id)
+        return False
 
     def mark_runs(self, run_ids: Sequence[str], status: str, at: float, error: str) -> None:
         """End runs that are still ``running`` with a status (used for crashed runs)."""
@@ -394,10 +658,11 @@ class Store:
             )
 
     def running_runs(self) -> list[dict[str, Any]]:
-        """Runs whose status says ``running``: id, pid, host, heartbeat."""
+        """Runs whose status says ``running``: id, pid, host, heartbeat, process start."""
         self.flush()
         cursor = self.conn.execute(
-            "SELECT id, pid, host, heartbeat, start_time FROM runs WHERE status = 'running'"
+            "SELECT id, pid, host, heartbeat, start_time, process_start FROM runs"
+            " WHERE status = 'running'"
         )
         return _dicts(cursor)
 
@@ -549,6 +814,7 @@ class Store:
 
     # -- params, tags, metrics -------------------------------------------------------------
 
+    @_for_run
     def set_params(self, run_id: str, params: dict[str, str]) -> None:
         """Store params (values already encoded as JSON text), replacing same keys."""
         with self.transaction():
@@ -670,6 +936,7 @@ class Store:
                 row[column] = json.loads(row[column]) if row[column] else None
         return rows
 
+    @_for_run
     def set_cell_facts(self, run_id: str, facts: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Store what cells read, wrote and seeded (worked out from their source later)."""
         with self.transaction() as conn:
@@ -687,6 +954,15 @@ class Store:
                 ],
             )
 
+    def set_cell_numbers(self, run_id: str, numbers: Sequence[tuple[int, int | None]]) -> None:
+        """Store each cell's number in the saved notebook (worked out when the run ends)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE cells SET cell_number = ? WHERE run_id = ? AND seq = ?",
+                [(number, run_id, seq) for seq, number in numbers],
+            )
+
+    @_for_run
     def add_dataset(self, row: dict[str, Any]) -> None:
         """Record (or replace) a named dataset of a run."""
         encoded = dict(row)
@@ -719,15 +995,26 @@ class Store:
         target = self.blob_path(digest)
         if target.exists():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if self.read_only:
+            raise StoreReadOnlyError(str(self.path))
         partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        if isinstance(source, bytes):
-            partial.write_bytes(source)
-        else:
-            shutil.copyfile(source, partial)
-        os.replace(partial, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(source, bytes):
+                partial.write_bytes(source)
+            else:
+                shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            fault = store_fault(exc, self.blobs)
+            if fault is None:
+                raise
+            raise fault from exc
         return target
 
+    @_for_run
     def add_artifact(self, row: dict[str, Any]) -> None:
         """Record an artifact of a run (its blob must already be stored)."""
         with self.transaction():
@@ -934,9 +1221,16 @@ def migrate(store: Store) -> None:
     if version == SCHEMA_VERSION:
         return
     if version > SCHEMA_VERSION:
-        raise MlopsError(
+        raise StoreError(
+            str(store.path),
             f"the store {store.path} has schema version {version}, newer than this "
-            f"jupyter-mlops understands ({SCHEMA_VERSION}); upgrade jupyter-mlops"
+            f"jupyter-mlops understands ({SCHEMA_VERSION}); upgrade jupyter-mlops",
+        )
+    if store.read_only:
+        raise StoreError(
+            str(store.path),
+            f"the store {store.path} is read-only and has schema version {version}, older than "
+            f"this jupyter-mlops reads ({SCHEMA_VERSION}); open it once with write access",
         )
     # sqlite-utils defines the schema; imported only here, as it pulls in pandas and numpy
     # when they are installed, which the per-cell and logging paths have no use for.
@@ -1083,7 +1377,18 @@ def _insert(
     )
 
 
+def _upsert_latest(
+    conn: sqlite3.Connection, metrics: list[tuple[str, str, int, float | None, float, int | None]]
+) -> None:
+    # One row a (run, key): the last point logged.
+    latest = {(row[0], row[1]): row[:5] for row in metrics}
+    conn.executemany(_UPSERT_LATEST, latest.values())
+
+
 def _cell_values(row: dict[str, Any], complete: CellCompletion | None) -> tuple[Any, ...]:
+    for column in ("source", "error_value"):
+        if isinstance(row.get(column), str):
+            row[column] = storable_text(row[column])
     if complete is not None and not row.get("_completed"):
         # Keep the cell with what is known rather than lose it.
         with contextlib.suppress(Exception):
