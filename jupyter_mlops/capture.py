@@ -26,7 +26,7 @@ from typing import Any
 from . import files, hashing
 from . import run as runs
 from .cellcode import assigned_names, literal_assignments, parse_cell
-from .linearity import INJECTED_HEADER, is_injected_parameters
+from .linearity import INJECTED_HEADER, is_injected_parameters, saved_cells
 
 __all__ = ["CellCapture", "quiet"]
 
@@ -146,7 +146,7 @@ class CellCapture:
                 run = run_at_start
             elif last is not None and last.start_time >= start_time:
                 run = last
-        if source.startswith(INJECTED_HEADER) and is_injected_parameters(source):
+        if source.startswith(INJECTED_HEADER) and self._injected(source, run):
             self._pending_params.update(literal_assignments(parse_cell(source)))
         if run is None:
             return
@@ -203,11 +203,19 @@ class CellCapture:
             row = {"seq": index - len(sources), "execution_count": first_count + index}
             row["source"] = source
             run.record_cell(row, complete=_Hashes([]))
-            if source.startswith(INJECTED_HEADER) and is_injected_parameters(source):
+            if source.startswith(INJECTED_HEADER) and self._injected(source, run):
                 # Papermill's parameters ran before the extension was loaded.
                 params.update(literal_assignments(parse_cell(source)))
         if params and run.status == "running":
             run.log_params(params)
+
+    def _injected(self, source: str, run: runs.Run | None) -> bool:
+        """Whether a cell is Papermill's parameters: a cell of the saved notebook is the user's."""
+        notebook = run.notebook_path() if run is not None else None
+        if notebook is None:
+            named = os.environ.get(runs.ENV_NOTEBOOK) or self.notebook_path()
+            notebook = Path(named) if named else None
+        return is_injected_parameters(source, saved_cells(notebook))
 
     def _hash_written_data(self, assigned: list[str] | None) -> dict[str, str] | None:
         if not assigned:
