@@ -8,15 +8,18 @@ real change; everything else is compared exactly (cell outputs were sanitized wh
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from difflib import SequenceMatcher
 from typing import Any
 
 from .environment import package_changes
+from .linearity import cell_label, looks_injected
 
 # Written by capture for a cell in which the run started: what it showed before is unknown.
 PARTIAL_OUTPUT = "partial"
 
-__all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "diff_runs", "metric_close"]
+__all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "diff_runs", "metric_close", "telling_line"]
 
 # Relative noise from summation order or threads is around 1e-12..1e-8; a real change of a
 # metric people look at is far above 1e-6.
@@ -61,7 +64,9 @@ def diff_runs(
     dataset_paths = {
         name: (datasets_a.get(name) or datasets_b.get(name) or {}).get("path") for name in datasets
     }
-    cells = _diff_cells(a.get("cells") or [], b.get("cells") or [])
+    cells = _diff_cells(
+        a.get("cells") or [], b.get("cells") or [], a.get("prelude"), b.get("prelude")
+    )
     env_a, env_b = a.get("environment") or {}, b.get("environment") or {}
     packages = {name: list(versions) for name, versions in package_changes(env_a, env_b).items()}
     python = (
@@ -158,24 +163,87 @@ def _same_value(a: float | None, b: float | None) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def _diff_cells(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
-    """Cells compared in run order; each difference says in which ways the cells differ."""
+def _diff_cells(
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+    prelude_a: list[dict[str, Any]] | None = None,
+    prelude_b: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Cells aligned by source, so that runs that did the same work line up even when one
+    ran some cells before it started (its prelude) or has Papermill's parameters cell among
+    its own; those are set apart (params are compared as params). Each difference says in
+    which ways the cells differ and names them as every door does (``cell 4 [7]``);
+    ``position`` is the cell's place among run a's cells (1-based)."""
+    side_a = _comparable(prelude_a or [], a)
+    side_b = _comparable(prelude_b or [], b)
+    matcher = SequenceMatcher(
+        None,
+        [_source_key(c) for c, _ in side_a],
+        [_source_key(c) for c, _ in side_b],
+        autojunk=False,
+    )
     differences: list[dict[str, Any]] = []
-    for index in range(max(len(a), len(b))):
-        ca = a[index] if index < len(a) else None
-        cb = b[index] if index < len(b) else None
-        reasons, names = _cell_reasons(ca, cb)
-        if reasons:
-            differences.append(
-                {
-                    "position": index + 1,
-                    "reasons": reasons,
-                    "data": names,
-                    "a": _cell_summary(ca),
-                    "b": _cell_summary(cb),
-                }
-            )
+    next_a = 1  # where a cell found only in b would sit among a's cells
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        pairs: list[tuple[int | None, int | None]] = []
+        if tag in ("equal", "replace"):
+            width = min(a1 - a0, b1 - b0)
+            pairs += [(a0 + k, b0 + k) for k in range(width)]
+            pairs += [(i, None) for i in range(a0 + width, a1)]
+            pairs += [(None, j) for j in range(b0 + width, b1)]
+        else:
+            pairs += [(i, None) for i in range(a0, a1)]
+            pairs += [(None, j) for j in range(b0, b1)]
+        for i, j in pairs:
+            ca, position_a = side_a[i] if i is not None else (None, None)
+            cb, position_b = side_b[j] if j is not None else (None, None)
+            if position_a is not None:
+                next_a = position_a + 1
+            both = i is not None and j is not None
+            if both and (position_a is None or position_b is None) and tag == "equal":
+                continue  # one run ran this cell before it started (its prelude)
+            if position_a is None:
+                ca = None  # prelude cells are not compared: what ran before a run is not its
+            if position_b is None:
+                cb = None
+            if ca is None and cb is None:
+                continue
+            reasons, names = _cell_reasons(ca, cb)
+            if reasons:
+                side = ca if ca is not None else cb
+                differences.append(
+                    {
+                        "position": position_a if position_a is not None else next_a,
+                        "position_b": position_b,
+                        "label": cell_label(side or {}),
+                        "reasons": reasons,
+                        "data": names,
+                        "a": _cell_summary(ca, names),
+                        "b": _cell_summary(cb, names),
+                    }
+                )
     return {"count": [len(a), len(b)], "differences": differences}
+
+
+def _comparable(
+    prelude: list[dict[str, Any]], cells: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], int | None]]:
+    """A run's cells to align, each with its position among the run's cells (None for the
+    prelude); empty cells and Papermill's parameters cell are left out."""
+    out: list[tuple[dict[str, Any], int | None]] = []
+    for position, cell in [(None, c) for c in prelude] + list(enumerate(cells, start=1)):
+        source = cell.get("source")
+        if source is not None and not source.strip():
+            continue
+        if source and cell.get("cell_number") is None and looks_injected(source):
+            continue
+        out.append((cell, position))
+    return out
+
+
+def _source_key(cell: dict[str, Any]) -> str:
+    source = cell.get("source")
+    return source.strip() if source is not None else str(cell.get("source_hash") or "")
 
 
 def _cell_reasons(
@@ -200,14 +268,35 @@ def _cell_reasons(
     return reasons, names
 
 
-def _cell_summary(cell: dict[str, Any] | None) -> dict[str, Any] | None:
+def _cell_summary(
+    cell: dict[str, Any] | None, names: list[str] | None = None
+) -> dict[str, Any] | None:
     if cell is None:
         return None
-    first_line = (cell.get("source") or "").strip().splitlines()
+    source = cell.get("source") or ""
+    first_line = source.strip().splitlines()
     return {
         "seq": cell["seq"],
         "execution_count": cell.get("execution_count"),
+        "cell_number": cell.get("cell_number"),
+        "label": cell_label(cell),
         "first_line": first_line[0][:80] if first_line else "",
+        "line": telling_line(source, names or ())[:80],
         "error": cell.get("error"),
         "error_value": cell.get("error_value"),
     }
+
+
+def telling_line(source: str, names: Sequence[str] = ()) -> str:
+    """The line of a cell worth quoting: the one that assigns ``names`` when given, else the
+    first that is not a comment, an import or a magic (else the first line)."""
+    lines = [line.strip() for line in source.strip().splitlines() if line.strip()]
+    for name in names:
+        assigns = re.compile(rf"^(?:[\w.\[\]'\"]+\s*,\s*)*\(?{re.escape(name)}\b[^=]*=(?!=)")
+        for line in lines:
+            if assigns.match(line):
+                return line
+    for line in lines:
+        if not line.startswith(("#", "import ", "from ", "%", "!")):
+            return line
+    return lines[0] if lines else ""
