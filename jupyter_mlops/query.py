@@ -22,10 +22,15 @@ Values are typed by what they are compared with:
 Chains of one operator (``a and b and c and d``) become a balanced tree, so the tree's depth
 grows with the logarithm of its length and compiling a long generated filter cannot exhaust
 the recursion limit; ``and``/``or`` are associative, so the meaning is that of the chain.
+
+An expression is at most ``MAX_LENGTH`` characters and ``MAX_COMPARISONS`` comparisons, and a
+number must fit a float: whole numbers beyond SQLite's 64-bit integers are compared as floats
+(as SQLite itself holds such numbers), and beyond a float's range they are an error.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -35,6 +40,8 @@ from jupyter_mlops.errors import ExpressionError
 __all__ = [
     "FIELDS",
     "KEYED_FIELDS",
+    "MAX_COMPARISONS",
+    "MAX_LENGTH",
     "OPERATORS",
     "BoolOp",
     "Comparison",
@@ -63,6 +70,12 @@ _FIELD_HELP = "use name, status, notebook, kind, id, parent, sweep, tags.K, para
 # Parentheses and `not` recurse; a bound keeps a pathological expression an ExpressionError
 # instead of a RecursionError.
 _MAX_NESTING = 64
+# Every comparison is a subquery run for each run tested: bounds keep one request's filter
+# from costing seconds (a filter typed or generated for people stays far below them).
+MAX_LENGTH = 4_000
+MAX_COMPARISONS = 100
+# Whole numbers SQLite stores exactly (64-bit); beyond, a number is bound as a float.
+_INT64 = (-(2**63), 2**63 - 1)
 # Characters that end a bare word: they are tokens of their own.
 _DELIMITERS = frozenset("()'\"=!<>~")
 _EXAMPLE_KEY = {"tags": "team", "params": "lr", "metrics": "acc"}
@@ -103,6 +116,21 @@ Node: TypeAlias = Comparison | BoolOp | Not
 
 def parse_expression(text: str) -> Node:
     """Parse a filter expression into a tree, or raise ExpressionError at the bad spot."""
+    if len(text) > MAX_LENGTH:
+        # The message shows the start only: the whole text would make a line of any length.
+        raise ExpressionError(
+            text[:60] + "...",
+            MAX_LENGTH,
+            f"longer than {MAX_LENGTH:,} characters ({len(text):,})",
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ExpressionError(
+            text.encode("utf-8", "backslashreplace").decode("utf-8"),
+            exc.start,
+            f"{text[exc.start]!r} is not valid Unicode (a lone surrogate)",
+        ) from None
     return _Parser(text).parse()
 
 
@@ -211,6 +239,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0
+        self.comparisons = 0
 
     def parse(self) -> Node:
         if self.peek().kind == "end":
@@ -295,6 +324,9 @@ class _Parser:
         token = self.peek()
         if token.kind != "word" or self.keyword() is not None:
             raise self.error(token.start, self.missing_comparison(token, after))
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.error(token.start, f"more than {MAX_COMPARISONS} comparisons")
         field, key, written = self.parse_field()
         op_token = self.advance()
         if op_token.kind != "op":
@@ -371,6 +403,8 @@ class _Parser:
             value: str | float | int | bool | None = token.text
         else:
             value = self.bare_value(field, op, token.text)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = self.in_range(value, token)
         if field == "metrics":
             if op == "~":
                 raise self.error(token.start, f"'~' compares text, and {written!r} is a number")
@@ -390,6 +424,21 @@ class _Parser:
                 )
             value = value.lower()
         return value
+
+    def in_range(self, number: int | float, token: _Token) -> int | float:
+        """The number as SQLite can bind it, or an error when no float holds it."""
+        if isinstance(number, int) and _INT64[0] <= number <= _INT64[1]:
+            return number
+        try:
+            as_float = float(number)
+        except OverflowError:
+            as_float = math.inf
+        if not math.isfinite(as_float):
+            shown = token.text if len(token.text) <= 24 else token.text[:20] + "..."
+            raise self.error(
+                token.start, f"the number {shown} is out of range (at most about 1.8e308)"
+            )
+        return as_float
 
     def bare_value(self, field: str, op: str, word: str) -> str | float | int | bool | None:
         lowered = word.lower()

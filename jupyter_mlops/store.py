@@ -866,6 +866,88 @@ class Store:
             for step, value, at, cell in cursor
         ]
 
+    def metric_lengths(self, run_id: str) -> dict[str, int]:
+        """How many points each metric of a run has (counted in the index, not read)."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT key, count(*) FROM metrics WHERE run_id = ? GROUP BY key", (run_id,)
+        )
+        return {key: int(count) for key, count in cursor}
+
+    def metric_series_thinned(
+        self, run_id: str, key: str, max_points: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One metric's points in logging order, at most ``max_points`` of them, and how many
+        there are: the whole series when it fits, else its first, last, lowest and highest
+        point in each of ``max_points // 4`` equal stretches, picked in SQL."""
+        self.flush()
+        count, first, last = self.conn.execute(
+            "SELECT count(*), min(rowid), max(rowid) FROM metrics WHERE run_id = ? AND key = ?",
+            (run_id, key),
+        ).fetchone()
+        if count <= max_points:
+            return self.metric_series(run_id, key), int(count)
+        buckets = max(1, max_points // 4)
+        width = math.ceil((last - first + 1) / buckets)
+        # Stretches of logging positions (rowids); in each, four correlated lookups pick the
+        # rows, so a scan of each stretch happens in SQLite and only the picks reach Python.
+        # min() and max() alone in a SELECT give the bare rowid of the row they chose, and
+        # skip NaN (stored as NULL); a stretch of NaN only still keeps its first and last.
+        stretch = (
+            "FROM metrics NOT INDEXED WHERE rowid >= b.lo AND rowid < b.hi"
+            " AND run_id = :run AND key = :key"
+        )
+        cursor = self.conn.execute(
+            "WITH RECURSIVE bucket(lo, hi) AS (SELECT :first, :first + :width"
+            " UNION ALL SELECT hi, hi + :width FROM bucket WHERE hi <= :last)"
+            " SELECT step, value, time, cell_seq FROM metrics WHERE rowid IN ("
+            f" SELECT (SELECT rowid {stretch} ORDER BY rowid LIMIT 1) FROM bucket b"
+            f" UNION ALL SELECT (SELECT rowid {stretch} ORDER BY rowid DESC LIMIT 1)"
+            " FROM bucket b"
+            f" UNION ALL SELECT (SELECT r FROM (SELECT rowid AS r, min(value) {stretch}))"
+            " FROM bucket b"
+            f" UNION ALL SELECT (SELECT r FROM (SELECT rowid AS r, max(value) {stretch}))"
+            " FROM bucket b"
+            ") ORDER BY rowid",
+            {"first": first, "last": last, "width": width, "run": run_id, "key": key},
+        )
+        return [_metric_point(row) for row in cursor], int(count)
+
+    def iter_metric_series(self, run_id: str, key: str) -> Iterator[dict[str, Any]]:
+        """Every point of one metric in logging order, read from a cursor as they are used."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT step, value, time, cell_seq FROM metrics WHERE run_id = ? AND key = ?"
+            " ORDER BY rowid",
+            (run_id, key),
+        )
+        try:
+            while rows := cursor.fetchmany(1_000):
+                yield from map(_metric_point, rows)
+        finally:
+            cursor.close()
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float, error: MlopsError) -> Iterator[None]:
+        """Queries in this block that run past ``seconds`` stop and raise ``error``."""
+        deadline = time.monotonic() + seconds
+
+        def past_deadline() -> int:
+            return 1 if time.monotonic() > deadline else 0
+
+        # Under the lock: the handler is the connection's, and no other thread's write
+        # transaction may be interrupted by it.
+        with self._lock:
+            self.conn.set_progress_handler(past_deadline, 20_000)
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                if "interrupt" in str(exc):
+                    raise error from None
+                raise
+            finally:
+                self.conn.set_progress_handler(None, 0)
+
     def metric_points_since(
         self,
         run_id: str,
@@ -1445,6 +1527,11 @@ def _decode_replay(row: dict[str, Any]) -> dict[str, Any]:
         if row.get(key):
             row[key] = json.loads(row[key])
     return row
+
+
+def _metric_point(row: tuple[Any, ...]) -> dict[str, Any]:
+    step, value, at, cell = row
+    return {"step": step, "value": _metric_value(value), "time": at, "cell": cell}
 
 
 def _metric_value(value: float | None) -> float:

@@ -12,6 +12,8 @@ from jupyter_mlops.errors import ExpressionError, MlopsError
 from jupyter_mlops.query import (
     FIELDS,
     KEYED_FIELDS,
+    MAX_COMPARISONS,
+    MAX_LENGTH,
     OPERATORS,
     BoolOp,
     Comparison,
@@ -96,7 +98,7 @@ def depth(node: Node) -> int:
         ("Params.LR = 1", cmp("params", "=", 1, 0, "LR")),
         ('params."my key" = 3', cmp("params", "=", 3, 0, "my key")),
         ("tags.'a=b' = x", cmp("tags", "=", "x", 0, "a=b")),
-        ("params.big = " + "9" * 5000, cmp("params", "=", float("inf"), 0, "big")),
+        ("params.big = " + "9" * 30, cmp("params", "=", float("9" * 30), 0, "big")),
         ("metrics.tiny > 1e-999", cmp("metrics", ">", 0.0, 0, "tiny")),
     ],
 )
@@ -147,11 +149,62 @@ def test_precedence_and_parentheses(text: str, expected: Node) -> None:
 
 
 def test_long_chains_stay_shallow() -> None:
-    text = " or ".join(f"id = run{i}" for i in range(5000))
+    text = " or ".join(f"id = r{i}" for i in range(MAX_COMPARISONS))
+    assert len(text) <= MAX_LENGTH
     node = parse_expression(text)
-    assert depth(node) <= 14
+    assert depth(node) <= 8
     assert fields_used(node) == {("id", None)}
     assert repr(node).startswith("BoolOp(op='or'")
+
+
+def test_size_is_bounded_with_the_spot() -> None:
+    many = " or ".join(f"id = r{i}" for i in range(MAX_COMPARISONS + 1))
+    with pytest.raises(ExpressionError) as caught:
+        parse_expression(many)
+    assert caught.value.position == many.rindex("id = ")
+    assert f"more than {MAX_COMPARISONS} comparisons" in caught.value.reason
+
+    huge = "name = " + "x" * 100_000
+    with pytest.raises(ExpressionError) as caught:
+        parse_expression(huge)
+    message = str(caught.value)
+    assert caught.value.position == MAX_LENGTH and "100,007" in message
+    assert len(message) < 300 and len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("metrics.a > 9223372036854775807", 9223372036854775807),
+        ("metrics.a > -9223372036854775808", -9223372036854775808),
+        ("metrics.a > 9223372036854775808", 9223372036854775808.0),
+        ("params.seed = 100000000000000000000", 1e20),
+        ("metrics.a < -1e308", -1e308),
+    ],
+)
+def test_numbers_beyond_64_bits_are_floats(text: str, value: float) -> None:
+    node = parse_expression(text)
+    assert isinstance(node, Comparison)
+    assert node.value == value and type(node.value) is type(value)
+
+
+@pytest.mark.parametrize(
+    "number", ["1e999", "-1e400", "9" * 400, "1" + "0" * 3_000, "0.5e99999999999999999999"]
+)
+def test_numbers_beyond_a_float_are_errors(number: str) -> None:
+    for field in ("metrics.a", "params.b"):
+        with pytest.raises(ExpressionError) as caught:
+            parse_expression(f"{field} >= {number}")
+        assert caught.value.position == len(field) + 4
+        assert "out of range" in caught.value.reason
+        assert len(str(caught.value).splitlines()) == 1
+
+
+def test_a_lone_surrogate_is_an_error_at_its_spot() -> None:
+    with pytest.raises(ExpressionError) as caught:
+        parse_expression("name = 'a\udcffb'")
+    assert caught.value.position == 9 and "not valid Unicode" in caught.value.reason
+    str(caught.value).encode("utf-8")  # the message itself can be printed anywhere
 
 
 @pytest.mark.parametrize(

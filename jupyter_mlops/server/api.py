@@ -8,26 +8,31 @@ are resolved and checked to lie inside the server's root folder.
 from __future__ import annotations
 
 import functools
-import math
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import MlopsError, StoreNotFoundError
+from ..run import RunRecord
 from ..store import Store, find_store_dir, open_store
 
 __all__ = [
     "MAX_COMPARE",
+    "MAX_OFFSET",
     "MAX_PAGE",
+    "MAX_POINTS",
+    "MAX_REPLAYS",
+    "MAX_TAGS",
     "RUN_ID",
     "ApiError",
     "compare_runs",
     "delete_run",
-    "downsample",
     "metric_series",
     "replay_state",
     "run_detail",
+    "run_view",
     "runs_page",
     "start_replay",
     "update_run",
@@ -37,11 +42,22 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")
 REPLAY_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+# Far beyond any store, far below SQLite's 64-bit integers.
+MAX_OFFSET = 1_000_000_000
 MAX_COMPARE = 10
 # A filtered total is counted up to here ("1,000+"): an exact count reads the whole store.
 COUNT_CAP = 1_000
 DEFAULT_POINTS = 1_000
+# A thinned series keeps four points a stretch (first, last, lowest, highest).
+MIN_POINTS = 4
 MAX_POINTS = 100_000
+# Compare diffs series point by point up to this length; longer ones by their latest value.
+COMPARE_POINTS = 10_000
+MAX_TAGS = 1_000
+# The worker answers one request at a time: a filter stops here rather than hold up the rest.
+FILTER_SECONDS = 2.0
+# Replays this server has started that may run at once (each is a kernel).
+MAX_REPLAYS = 2
 
 
 class ApiError(MlopsError):
@@ -68,12 +84,23 @@ def _store_or_none(root: Path) -> Store | None:
         return None
 
 
+def inside_root(root: Path, path: Path) -> Path | None:
+    """``path`` resolved (links followed) when it lies inside ``root``, else None."""
+    try:
+        resolved = path.resolve()
+        base = root.resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, a link loop
+        return None
+    return resolved if resolved.is_relative_to(base) else None
+
+
 def contained_path(root: Path, relative: str, what: str) -> Path:
     """``relative`` resolved under ``root``, or a 400 when it points outside it."""
-    base = root.resolve()
-    candidate = (base / relative).resolve()
-    if not candidate.is_relative_to(base):
-        raise ApiError(400, "invalid_value", f"{what}: {relative!r} is outside the server's root")
+    candidate = inside_root(root, root / relative)
+    if candidate is None:
+        raise ApiError(
+            400, "invalid_value", f"{what}: {relative[:200]!r} is outside the server's root"
+        )
     return candidate
 
 
@@ -87,13 +114,16 @@ def lab_path(root: Path, store: Store, notebook: str | None) -> str | None:
 # A page of runs names few notebooks: resolving each once keeps the first page fast.
 @functools.lru_cache(maxsize=4096)
 def _lab_path(root: str, project: str, notebook: str) -> str | None:
-    stored = Path(notebook)
-    absolute = stored if stored.is_absolute() else Path(project) / stored
-    resolved = absolute.resolve()
-    base = Path(root).resolve()
-    if not resolved.is_relative_to(base):
+    resolved = inside_root(Path(root), _notebook_file(Path(project), notebook))
+    if resolved is None:
         return None
-    return resolved.relative_to(base).as_posix()
+    return resolved.relative_to(Path(root).resolve()).as_posix()
+
+
+def _notebook_file(project: Path, notebook: str) -> Path:
+    """A run's notebook as a path: stored relative to the store's project folder."""
+    stored = Path(notebook)
+    return stored if stored.is_absolute() else project / stored
 
 
 def check_run_id(run_id: str) -> str:
@@ -125,8 +155,8 @@ def runs_page(
 
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(400, "invalid_value", f"limit: must be between 1 and {MAX_PAGE}")
-    if offset < 0:
-        raise ApiError(400, "invalid_value", "offset: must be zero or more")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ApiError(400, "invalid_value", f"offset: must be between 0 and {MAX_OFFSET}")
     notebook_path = contained_path(root, notebook, "notebook") if notebook else None
     store = _store_or_none(root)
     if store is None:
@@ -143,9 +173,15 @@ def runs_page(
             "store": None,
         }
     filters: dict[str, Any] = {"where": where, "notebook": notebook_path, "statuses": statuses}
-    runs = list_runs(limit=limit, offset=offset, store=store, **filters)
-    capped_count = COUNT_CAP + 1 if where or statuses else None
-    total = count_runs(upto=capped_count, store=store, **filters)
+    too_slow = ApiError(
+        400,
+        "filter_too_slow",
+        f"where: the filter took too long (over {FILTER_SECONDS:g} s); narrow it",
+    )
+    with store.time_limit(FILTER_SECONDS, too_slow):
+        runs = list_runs(limit=limit, offset=offset, store=store, **filters)
+        capped_count = COUNT_CAP + 1 if where or statuses else None
+        total = count_runs(upto=capped_count, store=store, **filters)
     capped = bool(where or statuses) and total > COUNT_CAP
     return {
         "runs": [_with_lab_path(root, store, run) for run in runs],
@@ -157,17 +193,55 @@ def runs_page(
     }
 
 
+class _SeriesView(RunRecord):
+    """A recorded run whose metric series are read bounded: thinned in SQL, or (``thin``
+    false) whole up to ``max_points`` and left out beyond; the full lengths are noted."""
+
+    def __init__(self, record: RunRecord, max_points: int, *, thin: bool) -> None:
+        super().__init__(record.store, record.row)
+        self.max_points = max_points
+        self.thin = thin
+        self.lengths: dict[str, int] = {}
+
+    def metric_series(self, key: str) -> list[dict[str, Any]]:
+        """The series of ``key`` as this view reads it (see the class)."""
+        if self.thin:
+            points, self.lengths[key] = self.store.metric_series_thinned(
+                self.id, key, self.max_points
+            )
+            return points
+        if not self.lengths:
+            self.lengths = self.store.metric_lengths(self.id)
+        if self.lengths.get(key, 0) > self.max_points:
+            return []
+        return self.store.metric_series(self.id, key)
+
+
+def run_view(record: RunRecord, max_points: int, *, thin: bool = True) -> dict[str, Any]:
+    """A run whole (as ``to_dict(full=True)``) reading at most about ``max_points`` points a
+    metric (see ``_SeriesView``), with ``metric_series_length``: each series' full length."""
+    view = _SeriesView(record, max_points, thin=thin)
+    detail = view.to_dict(full=True)
+    detail["metric_series_length"] = {key: view.lengths.get(key, 0) for key in detail["metrics"]}
+    return detail
+
+
+def check_points(max_points: int) -> int:
+    """``max_points`` as the API takes it, or a 400."""
+    if not MIN_POINTS <= max_points <= MAX_POINTS:
+        raise ApiError(
+            400, "invalid_value", f"max_points: must be between {MIN_POINTS} and {MAX_POINTS}"
+        )
+    return max_points
+
+
 def run_detail(root: Path, run_id: str, *, max_points: int = DEFAULT_POINTS) -> dict[str, Any]:
     """One run whole (as ``show --format json``), its metric series thinned for charts."""
     from ..run import get_run
 
+    check_points(max_points)
     store = store_for(root)
-    detail = get_run(check_run_id(run_id), store=store).to_dict(full=True)
-    lengths = {key: len(points) for key, points in detail["metric_series"].items()}
-    detail["metric_series"] = {
-        key: downsample(points, max_points) for key, points in detail["metric_series"].items()
-    }
-    detail["metric_series_length"] = lengths
+    detail = run_view(get_run(check_run_id(run_id), store=store), max_points)
     return _with_lab_path(root, store, detail)
 
 
@@ -177,22 +251,23 @@ def metric_series(
     """One metric's step series of a run, thinned to ``max_points`` keeping the extremes."""
     from ..run import get_run
 
+    check_points(max_points)
     record = get_run(check_run_id(run_id), store=store_for(root))
-    points = record.metric_series(key)
-    if not points and key not in record.metrics:
-        raise ApiError(404, "metric_not_found", f"run {run_id[:12]} has no metric {key!r}")
-    thinned = downsample(points, max_points)
+    points, length = record.store.metric_series_thinned(record.id, key, max_points)
+    if not length and key not in record.metrics:
+        raise ApiError(404, "metric_not_found", f"run {run_id[:12]} has no metric {key[:200]!r}")
     return {
         "run_id": record.id,
         "key": key,
-        "length": len(points),
-        "downsampled": len(thinned) < len(points),
-        "points": thinned,
+        "length": length,
+        "downsampled": len(points) < length,
+        "points": points,
     }
 
 
 def compare_runs(root: Path, ids: Sequence[str]) -> dict[str, Any]:
-    """Two or more runs side by side: each run, and the diff of the first with each other."""
+    """Two or more runs side by side: each run, and the diff of the first with each other
+    (series longer than ``COMPARE_POINTS`` are compared by their latest value)."""
     from ..compare import diff_runs
     from ..run import get_run
 
@@ -202,7 +277,8 @@ def compare_runs(root: Path, ids: Sequence[str]) -> dict[str, Any]:
             400, "invalid_value", f"ids: give between 2 and {MAX_COMPARE} different run ids"
         )
     store = store_for(root)
-    full = [get_run(check_run_id(run_id), store=store).to_dict(full=True) for run_id in unique]
+    records = [get_run(check_run_id(run_id), store=store) for run_id in unique]
+    full = [run_view(record, COMPARE_POINTS, thin=False) for record in records]
     runs = []
     for run in full:
         summary = {k: v for k, v in run.items() if k not in _HEAVY}
@@ -235,6 +311,13 @@ def update_run(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, An
     remove = body.get("remove_tags") or []
     if not (isinstance(remove, list) and all(isinstance(k, str) for k in remove)):
         raise ApiError(400, "invalid_value", "remove_tags: must be a list of tag names")
+    for field, given in (("tags", tags or ()), ("remove_tags", remove)):
+        if len(given) > MAX_TAGS:
+            raise ApiError(
+                400,
+                "invalid_value",
+                f"{field}: at most {MAX_TAGS} in one request, not {len(given)}",
+            )
     note = body.get("note")
     if note is not None and not isinstance(note, str):
         raise ApiError(400, "invalid_value", "note: must be text")
@@ -269,9 +352,46 @@ def start_replay(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, 
             raise ApiError(400, "invalid_value", f"{name}: must be a number")
         options[name] = value
     from .. import replays as replay
+    from ..run import get_run
 
-    row = replay.start_replay(run_id, mode=mode, store=store_for(root), **options)
+    store = store_for(root)
+    record = get_run(run_id, store=store)
+    notebook = record.row.get("notebook")
+    # A replay reads the run's notebook (file mode executes it): only one inside the root.
+    # Checked afresh, not through the cached lab path: a file may have become a link.
+    if notebook and inside_root(root, _notebook_file(store.directory.parent, notebook)) is None:
+        raise ApiError(
+            403,
+            "outside_root",
+            "the run's notebook is outside the server's root; replay it from the command line",
+        )
+    with _replays_lock:
+        running = _running_replays.setdefault(store.directory, set())
+        running.difference_update([r for r in running if not _still_running(store, r)])
+        if len(running) >= MAX_REPLAYS:
+            raise ApiError(
+                429,
+                "too_many_replays",
+                f"{len(running)} replays are running (at most {MAX_REPLAYS} at a time);"
+                " start this one when one has finished",
+            )
+        row = replay.start_replay(run_id, mode=mode, store=store, **options)
+        running.add(row["id"])
     return _replay_answer(row)
+
+
+# Replays this server started and has not yet seen finish, by store folder.
+_running_replays: dict[Path, set[str]] = {}
+_replays_lock = threading.Lock()
+
+
+def _still_running(store: Store, replay_id: str) -> bool:
+    from .. import replays as replay
+
+    try:
+        return replay.get_replay(replay_id, store=store)["state"] == "running"
+    except MlopsError:  # deleted with its run
+        return False
 
 
 def replay_state(root: Path, replay_id: str) -> dict[str, Any]:
@@ -285,39 +405,3 @@ def replay_state(root: Path, replay_id: str) -> dict[str, Any]:
 
 def _replay_answer(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in ("pid", "host")}
-
-
-# -- series ------------------------------------------------------------------------------------
-
-
-def downsample(points: Sequence[dict[str, Any]], max_points: int) -> list[dict[str, Any]]:
-    """At most about ``max_points`` points in step order, keeping each stretch's min and max.
-
-    The series is cut into equal stretches; each keeps its lowest and highest value, so
-    spikes and dips survive, and the first and last points are always kept.
-    """
-    count = len(points)
-    if max_points <= 0 or count <= max_points:
-        return list(points)
-    buckets = max(1, (max_points - 2) // 2)
-    size = (count - 2) / buckets
-    keep = {0, count - 1}
-    for bucket in range(buckets):
-        start = 1 + int(bucket * size)
-        stop = min(count - 1, 1 + int((bucket + 1) * size))
-        if start >= stop:
-            continue
-        lowest = highest = -1
-        for index in range(start, stop):
-            value = points[index]["value"]
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
-            if lowest < 0 or value < points[lowest]["value"]:
-                lowest = index
-            if highest < 0 or value > points[highest]["value"]:
-                highest = index
-        if lowest < 0:
-            keep.add(start)  # a stretch of NaN only: keep one, so the gap shows
-        else:
-            keep.update((lowest, highest))
-    return [points[index] for index in sorted(keep)]

@@ -2,7 +2,9 @@
 
 Each handler reads its arguments, calls one function of ``api`` in a worker thread (so a
 large query never stalls the server's event loop) and writes JSON. One base handler turns
-our errors into a one-line JSON answer with a 4xx status.
+our errors into a one-line JSON answer with a 4xx status. Every argument is range-checked
+here or in ``api`` (numbers, text lengths, counts of tags and ids, the body's size and its
+Unicode), so no request a client can send gets a 500.
 """
 
 from __future__ import annotations
@@ -32,15 +34,22 @@ from ..errors import (
 )
 from . import api
 
-__all__ = ["API_PREFIX", "AUTH_RESOURCE", "MlopsHandler", "route_table"]
+__all__ = ["API_PREFIX", "AUTH_RESOURCE", "KERNELS_RESOURCE", "MlopsHandler", "route_table"]
 
 API_PREFIX = "jupyter-mlops/api"
 # The resource name an authorizer sees for every endpoint of this extension.
 AUTH_RESOURCE = "jupyter_mlops"
+# A replay starts a kernel and runs code in it: it asks what jupyter_server's kernel
+# handlers ask (``write`` on ``kernels`` to start one, ``execute`` to run code in it).
+KERNELS_RESOURCE = "kernels"
 ROOT_SETTING = "jupyter_mlops_root"
+# Text in a query argument, and a request body: far above what the sidebar sends.
+MAX_TEXT = 4_096
+MAX_BODY_BYTES = 1_048_576
 
 T = TypeVar("T")
-# One worker: the store's SQLite connection is used by one thread at a time, in order.
+# One worker: the store's SQLite connection is used by one thread at a time, in order. No
+# request holds it long: a filter stops after ``api.FILTER_SECONDS``, series are thinned in SQL.
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-mlops-api")
 
 
@@ -86,12 +95,19 @@ class MlopsHandler(APIHandler):
         try:
             result = await self.call(function, *args, **kwargs)
         except MlopsError as exc:
-            code, error = _error_code(exc)
-            self.set_status(code)
-            self.finish_json({"error": error, "message": str(exc).splitlines()[0]})
+            self.finish_error(exc)
             return
         self.set_status(status)
         self.finish_json(result)
+
+    def finish_error(self, exc: MlopsError) -> None:
+        """Write one of our errors as a one-line JSON error with its status."""
+        code, error = _error_code(exc)
+        self.set_status(code)
+        if code == 429:
+            self.set_header("Retry-After", "10")
+        lines = str(exc).splitlines()
+        self.finish_json({"error": error, "message": lines[0] if lines else error})
 
     def finish_json(self, data: Any) -> None:
         """Write strict JSON (non-finite numbers as "nan", "inf", "-inf")."""
@@ -111,45 +127,86 @@ class MlopsHandler(APIHandler):
         error = "forbidden" if status_code in (401, 403) else f"http_{status_code}"
         self.finish(json.dumps({"error": error, "message": str(message).splitlines()[0]}))
 
-    def query_text(self, name: str) -> str | None:
-        """A query argument as text, or None when absent or empty."""
+    def query_text(self, name: str, max_length: int = MAX_TEXT) -> str | None:
+        """A query argument as text, None when absent or empty, or a 400 when too long.
+
+        Text that is not UTF-8 never gets here: tornado answers it with a 400.
+        """
         value = self.get_query_argument(name, None)
         if value is None:
             return None
+        if len(value) > max_length:
+            raise api.ApiError(400, "invalid_value", f"{name}: longer than {max_length} characters")
         return value.strip() or None
 
-    def query_int(self, name: str, default: int) -> int:
-        """A query argument as a whole number, or a 400 naming it."""
+    def query_int(self, name: str, default: int, low: int, high: int) -> int:
+        """A query argument as a whole number between ``low`` and ``high``, or a 400 naming it."""
         value = self.get_query_argument(name, None)
         if value is None or not value.strip():
             return default
-        try:
-            return int(value)
-        except ValueError:
+        text = value.strip()
+        # ASCII digits only, and few of them: int() would take "٣" or a million digits.
+        if not (len(text) <= 20 and text.lstrip("+-").isascii() and text.lstrip("+-").isdigit()):
             raise api.ApiError(
                 400, "invalid_value", f"{name}: {value[:40]!r} is not a whole number"
-            ) from None
+            )
+        number = int(text)
+        if not low <= number <= high:
+            raise api.ApiError(400, "invalid_value", f"{name}: must be between {low} and {high}")
+        return number
 
     def body_object(self) -> dict[str, Any]:
-        """The request body as a JSON object (empty when there is none), or a 400."""
+        """The request body as a JSON object (empty when there is none), or a 4xx."""
         if not self.request.body:
             return {}
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise api.ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES:,} bytes")
         try:
             body = json.loads(self.request.body)
+        except RecursionError:
+            raise api.ApiError(400, "bad_json", "the body is nested too deeply") from None
         except ValueError as exc:
             raise api.ApiError(400, "bad_json", f"the body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise api.ApiError(400, "bad_json", "the body must be a JSON object")
+        field = _surrogate_field(body)
+        if field is not None:
+            raise api.ApiError(
+                400, "invalid_value", f"{field}: text is not valid Unicode (a lone surrogate)"
+            )
         return body
 
+    def max_points(self) -> int:
+        """The ``max_points`` argument of a series, within its bounds."""
+        return self.query_int("max_points", api.DEFAULT_POINTS, api.MIN_POINTS, api.MAX_POINTS)
+
     def parsed(self, parse: Callable[[], T]) -> T | None:
-        """Parse request arguments; on a bad one write the 400 and return None."""
+        """Parse request arguments; on a bad one write the 4xx and return None."""
         try:
             return parse()
         except api.ApiError as exc:
-            self.set_status(exc.status)
-            self.finish_json({"error": exc.error, "message": str(exc)})
+            self.finish_error(exc)
             return None
+
+
+def _surrogate_field(body: dict[str, Any]) -> str | None:
+    """The top-level field of a JSON body holding text with a lone surrogate (JSON's
+    ``\\ud800`` decodes to one; SQLite cannot store it), or None."""
+    for field, value in body.items():
+        pending: list[Any] = [field, value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return str(field.encode("utf-8", "backslashreplace").decode()[:80])
+            elif isinstance(item, dict):
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+    return None
 
 
 class RunsHandler(MlopsHandler):
@@ -168,8 +225,8 @@ class RunsHandler(MlopsHandler):
                 "notebook": self.query_text("notebook"),
                 "where": self.query_text("where"),
                 "statuses": statuses,
-                "limit": self.query_int("limit", api.DEFAULT_PAGE),
-                "offset": self.query_int("offset", 0),
+                "limit": self.query_int("limit", api.DEFAULT_PAGE, 1, api.MAX_PAGE),
+                "offset": self.query_int("offset", 0, 0, api.MAX_OFFSET),
             }
 
         arguments = self.parsed(parse)
@@ -184,7 +241,7 @@ class RunHandler(MlopsHandler):
     @authorized(resource=AUTH_RESOURCE)
     async def get(self, run_id: str) -> None:
         """The whole run."""
-        points = self.parsed(lambda: self.query_int("max_points", api.DEFAULT_POINTS))
+        points = self.parsed(self.max_points)
         if points is not None:
             await self.answer(api.run_detail, self.root, run_id, max_points=points)
 
@@ -210,7 +267,7 @@ class MetricHandler(MlopsHandler):
     @authorized(resource=AUTH_RESOURCE)
     async def get(self, run_id: str, key: str) -> None:
         """One metric's series."""
-        points = self.parsed(lambda: self.query_int("max_points", api.DEFAULT_POINTS))
+        points = self.parsed(self.max_points)
         if points is not None:
             await self.answer(
                 api.metric_series,
@@ -228,8 +285,15 @@ class CompareHandler(MlopsHandler):
     @authorized(resource=AUTH_RESOURCE)
     async def get(self) -> None:
         """Runs side by side and their diffs."""
-        ids = [i.strip() for i in (self.query_text("ids") or "").split(",") if i.strip()]
-        await self.answer(api.compare_runs, self.root, ids)
+        ids = self.parsed(self.run_ids)
+        if ids is not None:
+            await self.answer(api.compare_runs, self.root, ids)
+
+    def run_ids(self) -> list[str]:
+        """The ``ids`` argument as a list (as long as a URL the server reads; the API checks
+        how many)."""
+        text = self.query_text("ids", max_length=65_536) or ""
+        return [i.strip() for i in text.split(",") if i.strip()]
 
 
 class ReplayStartHandler(MlopsHandler):
@@ -237,8 +301,10 @@ class ReplayStartHandler(MlopsHandler):
 
     @tornado.web.authenticated
     @authorized(resource=AUTH_RESOURCE)
+    @authorized("write", resource=KERNELS_RESOURCE)
+    @authorized("execute", resource=KERNELS_RESOURCE)
     async def post(self, run_id: str) -> None:
-        """Start a replay; 202 with the replay's row."""
+        """Start a replay (it needs the permissions of starting a kernel); 202 with its row."""
         body = self.parsed(self.body_object)
         if body is not None:
             await self.answer(api.start_replay, self.root, run_id, body, status=202)
