@@ -6,7 +6,7 @@ import functools
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,37 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(json_ready(data), indent=2, sort_keys=False, default=str))
 
 
+def _point_json(point: dict[str, Any]) -> str:
+    """One metric point as ``json.dumps(json_ready(point))`` writes it, a few times faster."""
+    value = point["value"]
+    shown = repr(value) if math.isfinite(value) else json.dumps(json_ready(value))
+    cell = "null" if point["cell"] is None else int(point["cell"])
+    at = "null" if point["time"] is None else repr(float(point["time"]))
+    return f'{{"step": {int(point["step"])}, "value": {shown}, "time": {at}, "cell": {cell}}}'
+
+
+def _emit_json_streaming(
+    detail: dict[str, Any], points_of: Callable[[str, str], Iterable[dict[str, Any]]]
+) -> None:
+    """A run's JSON with its ``metric_series`` written point by point as they are read, so
+    memory does not grow with the series (same shape as ``_emit_json`` gives)."""
+    out = sys.stdout
+    head = {key: value for key, value in detail.items() if key != "metric_series"}
+    text = json.dumps(json_ready(head), indent=2, default=str)
+    out.write(text[: text.rindex("}")].rstrip() + ',\n  "metric_series": {')
+    for number, key in enumerate(detail["metrics"]):
+        out.write(("," if number else "") + f"\n    {json.dumps(key)}: [")
+        batch: list[str] = []
+        for index, point in enumerate(points_of(detail["id"], key)):
+            batch.append(("," if index else "") + "\n      " + _point_json(point))
+            if len(batch) >= 1_000:
+                out.write("".join(batch))
+                batch.clear()
+        out.write("".join(batch) + "\n    ]")
+    out.write("\n  }\n}\n")
+    out.flush()
+
+
 def format_option(command: F) -> F:
     """The shared ``--format table|json`` option."""
     return click.option(
@@ -63,13 +94,37 @@ def friendly_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except MlopsError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            click.echo(f"Error: {message}", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# As many runs as anyone lists; far below SQLite's 64-bit integers.
+MAX_LIMIT = 1_000_000_000
+
+
+class _Commands(click.Group):
+    """The command group; refuses arguments that are not valid UTF-8 before anything runs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Python hands bytes that are not UTF-8 over as lone surrogates; no store, path or
+        # expression can hold them, so they are refused here in one line.
+        for index, arg in enumerate(args, start=1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "surrogateescape")[:60]
+                click.echo(f"Error: argument {index} ({shown!r}) is not valid UTF-8", err=True)
+                ctx.exit(2)
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="jupyter-mlops", prog_name="jupyter-mlops")
 @click.option(
     "--store",
@@ -95,7 +150,7 @@ def cli(ctx: click.Context, store_dir: Path | None) -> None:
     "--where",
     help='Filter, e.g. "metrics.acc > 0.9 and params.lr <= 0.01 and status = finished".',
 )
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=50, show_default=True)
 @format_option
 @click.pass_context
 @friendly_errors
@@ -117,14 +172,26 @@ def runs_command(
 
 @cli.command("show")
 @click.argument("run")
+@click.option(
+    "--all-points",
+    is_flag=True,
+    help="JSON: every point of every metric series, streamed (default: each series thinned "
+    "to its shape in about 1,000 points, with its full length in metric_series_length).",
+)
 @format_option
 @click.pass_context
 @friendly_errors
-def show_command(ctx: click.Context, run: str, output_format: str) -> None:
+def show_command(ctx: click.Context, run: str, all_points: bool, output_format: str) -> None:
     """Show one run whole: params, metrics and their series, cells, data, environment."""
     from .run import get_run
+    from .server.api import DEFAULT_POINTS, run_view
 
-    detail = get_run(run, store=_store(ctx)).to_dict(full=True)
+    record = get_run(run, store=_store(ctx))
+    if output_format == "json" and all_points:
+        # Series left out of the view (a limit of 0 points), then written as they are read.
+        _emit_json_streaming(run_view(record, 0, thin=False), record.store.iter_metric_series)
+        return
+    detail = run_view(record, DEFAULT_POINTS)
     if output_format == "json":
         _emit_json(detail)
         return
