@@ -44,12 +44,17 @@ class Failure:
     """Why an execution stopped early: a cell's error, the kernel dying, a timeout."""
 
     kind: str  # "error", "kernel died", "timeout", "kernel did not start"
-    cell_index: int | None
+    cell_index: int | None  # among the executed notebook's cells, markdown included
     error: str | None = None  # "FileNotFoundError"
     message: str = ""  # "[Errno 2] No such file or directory: 'data.csv'"
+    cell_label: str | None = None  # "cell 4 [7]", as every door names the cell
 
     def __str__(self) -> str:
-        where = f"cell {self.cell_index + 1}" if self.cell_index is not None else "the kernel"
+        if self.kind == "kernel did not start":
+            return f"the kernel did not start: {self.message}"
+        where = self.cell_label or (
+            f"notebook cell {self.cell_index + 1}" if self.cell_index is not None else "the kernel"
+        )
         return f"failed at {where}: {self.error or self.kind}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +64,7 @@ class Failure:
             "cell_index": self.cell_index,
             "error": self.error,
             "message": self.message,
+            "cell_label": self.cell_label,
         }
 
 
@@ -118,6 +124,7 @@ def execute_notebook(
         runs.ENV_SWEEP: sweep_id,
         runs.ENV_NOTEBOOK: str(notebook_path) if notebook_path else None,
         runs.ENV_PRELUDE: str(prelude_cells),
+        runs.ENV_KERNEL: kernel_name,
         # A kernel's own cells must not see the launcher's session as theirs.
         "JPY_SESSION_NAME": None,
     }
@@ -154,8 +161,8 @@ def execute_notebook(
             failure = Failure("timeout", progress.current, None, _clip(str(exc)))
         except DeadKernelError as exc:
             failure = Failure("kernel died", progress.current, None, _clip(str(exc)))
-        except NoSuchKernel as exc:
-            failure = Failure("kernel did not start", None, "NoSuchKernel", _clip(str(exc)))
+        except NoSuchKernel:
+            failure = Failure("kernel did not start", None, "NoSuchKernel", _no_kernel(kernel_name))
         except RuntimeError as exc:
             # nbclient says a kernel that died while starting this way.
             kind_of = "kernel died" if progress.current is not None else "kernel did not start"
@@ -163,6 +170,8 @@ def execute_notebook(
     duration = time.perf_counter() - started
     if executed is None:
         executed = _read_executed(output_path)
+    if failure is not None and executed is not None:
+        failure.cell_label = _cell_label(executed, failure.cell_index)
     _settle_run(
         store,
         run_id,
@@ -172,6 +181,7 @@ def execute_notebook(
         parent_id=parent_id,
         sweep_id=sweep_id,
         cwd=cwd,
+        kernel=kernel_name,
     )
     return Execution(
         run_id=run_id,
@@ -227,6 +237,7 @@ def _settle_run(
     parent_id: str | None,
     sweep_id: str | None,
     cwd: Path,
+    kernel: str,
 ) -> None:
     """Give the run its final status from what the launcher saw (the kernel cannot tell
     its own death or a timeout), and make sure a run exists even if the kernel never
@@ -255,6 +266,7 @@ def _settle_run(
                 "end_time": now,
                 "cwd": str(cwd),
                 "error": error,
+                "kernel": kernel,
             }
         )
         return
@@ -365,6 +377,43 @@ def _unexpected_error(executed: Any) -> Failure | None:
 def _without_markers(cells: list[Any]) -> list[Any]:
     """The notebook's cells without the two Papermill adds to point at an error."""
     return [c for c in cells if _ERROR_MARKER not in (c.get("metadata", {}).get("tags") or [])]
+
+
+def _no_kernel(name: str) -> str:
+    """One line: the kernel is not installed, and how to choose one that is."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        installed = sorted(KernelSpecManager().find_kernel_specs())
+    except Exception:
+        installed = []
+    listed = ", ".join(installed) if installed else "none found"
+    return (
+        f"no kernel named {name!r} is installed here; choose one with --kernel NAME "
+        f"(installed: {listed})"
+    )
+
+
+def _cell_label(executed: Any, index: int | None) -> str | None:
+    """How every door names the notebook cell at ``index`` (None for a notebook rebuilt from
+    recorded cells: its replay names cells by the original's numbers)."""
+    from .linearity import INJECTED_TAG, cell_label, notebook_cell_number
+
+    cells = executed.cells
+    if (
+        index is None
+        or not 0 <= index < len(cells)
+        or "replay_of" in (executed.metadata.get("jupyter_mlops") or {})
+    ):
+        return None
+    cell = cells[index]
+    return cell_label(
+        {
+            "cell_number": notebook_cell_number(cells, index),
+            "execution_count": cell.get("execution_count"),
+            "injected": INJECTED_TAG in ((cell.get("metadata") or {}).get("tags") or []),
+        }
+    )
 
 
 def _clip(text: str | None) -> str:

@@ -1,13 +1,15 @@
 """The CI gate: does a run (or a notebook) still reproduce, and do its metrics pass?
 
-``check RUN`` replays the run; ``check NOTEBOOK`` runs the notebook file and compares it
-with the newest earlier run of that notebook (or just runs it, when there is none). Then
-metric thresholds (``acc>=0.9``) are applied to the new run. Every check is a JUnit test
-case, so CI systems show which one failed.
+``check RUN`` replays the run; ``check NOTEBOOK`` runs the saved notebook with its own
+parameters (Papermill's defaults, and ``-p`` values when given) and compares it with the
+newest earlier run of that notebook made with the same params that was not itself a replay
+(or just runs it, when there is none). Then metric thresholds (``acc>=0.9``) are applied to
+the new run. Every check is a JUnit test case, so CI systems show which one failed.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import re
@@ -21,7 +23,7 @@ from xml.etree import ElementTree
 from .errors import InvalidValueError
 from .store import Store, open_store
 
-__all__ = ["Threshold", "check", "parse_threshold", "write_junit"]
+__all__ = ["Threshold", "check", "notebook_parameters", "parse_threshold", "write_junit"]
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -74,9 +76,15 @@ def check(
     tolerances: Mapping[str, Any] | None = None,
     timeout: float | None = None,
     progress: bool = True,
+    kernel_name: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
     store: Store | None = None,
 ) -> dict[str, Any]:
-    """Replay a run (or run a notebook), apply thresholds; ``result["passed"]`` says all held."""
+    """Replay a run (or run a notebook), apply thresholds; ``result["passed"]`` says all held.
+
+    ``parameters`` (a notebook only) are injected as Papermill does; ``kernel_name`` picks the
+    kernel (else the one the run recorded, else the notebook's).
+    """
     from .compare import DEFAULT_ATOL, DEFAULT_RTOL
     from .replays import replay
 
@@ -90,19 +98,28 @@ def check(
         "tolerances": tolerances,
         "timeout": timeout,
         "progress": progress,
+        "kernel_name": kernel_name,
         "store": store,
     }
     cases: list[dict[str, Any]] = []
     report: dict[str, Any] | None = None
     if notebook is not None:
-        earlier = _newest_run_of(notebook, store)
+        given = dict(parameters or {})
+        earlier = _earlier_run(notebook, given, store)
         if earlier is not None:
-            report = replay(earlier, mode=mode or "file", notebook=notebook, **options)
+            mode = mode or "file"
+            # The saved notebook with its own parameters, not the earlier run's.
+            chosen = given if mode == "file" else None
+            report = replay(earlier, mode=mode, notebook=notebook, parameters=chosen, **options)
             run_id = report["replay_run"]["id"]
         else:
-            run_id, case = _run_notebook(notebook, store, timeout)
+            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name)
             cases.append(case)
     else:
+        if parameters:
+            raise InvalidValueError(
+                "-p", "params are given to a notebook; a run replays with its own params"
+            )
         report = replay(target, mode=mode or "recorded", **options)
         run_id = report["replay_run"]["id"]
     if report is not None:
@@ -197,17 +214,63 @@ def _as_notebook(target: str) -> Path | None:
     return None
 
 
-def _newest_run_of(notebook: Path, store: Store) -> str | None:
+def _earlier_run(notebook: Path, given: Mapping[str, Any], store: Store) -> str | None:
+    """The newest ended run of the notebook, not a replay, whose params agree with the
+    notebook's own (its ``parameters`` cell) overridden by ``given``."""
     from .run import list_runs
 
-    for run in list_runs(notebook=notebook, limit=20, store=store):
-        if run["status"] != "running":
+    defaults = notebook_parameters(notebook)
+    wanted = {k: _plain(v) for k, v in {**defaults, **given}.items()}
+    for run in list_runs(notebook=notebook, limit=_EARLIER_RUNS, store=store):
+        if run["status"] == "running" or run["kind"] == "replay":
+            continue
+        recorded = {k: _plain(v) for k, v in run["params"].items()}
+        # A value given with -p must have been the run's; a default, where the run recorded it.
+        if all(recorded.get(k, _MISSING) == wanted[k] for k in given) and all(
+            recorded[k] == v for k, v in wanted.items() if k in recorded
+        ):
             return str(run["id"])
     return None
 
 
+def notebook_parameters(notebook: Path) -> dict[str, Any]:
+    """The defaults of a notebook's ``parameters`` cell (its literal assignments)."""
+    from .cellcode import literal_assignments, parse_cell
+
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    values: dict[str, Any] = {}
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        if "parameters" in ((cell.get("metadata") or {}).get("tags") or []):
+            source = cell.get("source") or ""
+            source = "".join(source) if isinstance(source, list) else source
+            values.update(literal_assignments(parse_cell(source)))
+    return values
+
+
+_MISSING = object()
+# How many of a notebook's newest runs are looked through for one with the same params.
+_EARLIER_RUNS = 500
+
+
+def _plain(value: Any) -> Any:
+    """A param value as stored (JSON): tuples are lists, so equal values compare equal."""
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except ValueError:
+        return value
+
+
 def _run_notebook(
-    notebook: Path, store: Store, timeout: float | None
+    notebook: Path,
+    store: Store,
+    timeout: float | None,
+    parameters: Mapping[str, Any],
+    kernel_name: str | None,
 ) -> tuple[str, dict[str, Any]]:
     """A notebook with no earlier run: run it once, tracked, and check it ran."""
     import nbformat
@@ -223,6 +286,8 @@ def _run_notebook(
         run_name=notebook.stem,
         cwd=notebook.parent,
         notebook_path=notebook,
+        parameters=parameters or None,
+        kernel_name=kernel_name,
         timeout=timeout,
     )
     store_notebook_artifact(store, execution.run_id, output, "check.ipynb")

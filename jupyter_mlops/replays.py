@@ -23,7 +23,7 @@ from typing import Any
 
 from . import run as runs
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
-from .errors import InvalidValueError, ReplayNotFoundError
+from .errors import InvalidValueError, ReplayNotFoundError, RunNotFoundError
 from .execute import RAISES_TAG
 from .store import Store, open_store
 from .verdicts import VERDICTS, _first_line, judge
@@ -53,13 +53,16 @@ def replay(
     timeout: float | None = None,
     kernel_name: str | None = None,
     notebook: str | Path | None = None,
+    parameters: Mapping[str, Any] | None = None,
     progress: bool | Callable[[int, int], None] = True,
     replay_id: str | None = None,
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Replay a run in a fresh kernel and return the report (``report["verdict"]``).
 
-    ``notebook`` (file mode) runs that notebook file instead of the run's own;
+    ``notebook`` (file mode) runs that notebook file instead of the run's own, with
+    ``parameters`` instead of the run's params when given ({}: the notebook's own);
+    the kernel is ``kernel_name``, else the one the run recorded, else the notebook's;
     ``progress`` shows a bar per cell, or is called with (cells done, cells in all).
     """
     if mode not in MODES:
@@ -77,13 +80,13 @@ def replay(
     original = record.to_dict(full=True)
     try:
         notebook_file = _notebook_file(record, notebook)
-        nb, layout = build_notebook(record, mode, notebook_file)
+        nb, layout = build_notebook(record, mode, notebook_file, parameters)
     except Exception as exc:
         if replay_id is not None and store.get_replay(replay_id) is not None:
             # Started in the background: say why there, not only in its log.
             store.update_replay(replay_id, state="error", summary=str(exc), end_time=time.time())
         raise
-    kernel = kernel_name or _kernel_name(notebook_file)
+    kernel = kernel_name or record.row.get("kernel") or _kernel_name(notebook_file)
     cwd = _working_directory(record, notebook_file)
     replay_id = replay_id or uuid.uuid4().hex
     out_dir = store.directory / "replays"
@@ -116,7 +119,7 @@ def replay(
             output_path,
             store=store,
             kind="replay",
-            run_name=f"replay of {record.name}",
+            run_name=f"replay of {_root_name(record)}",
             cwd=cwd,
             notebook_path=notebook_file if mode == "file" else _recorded_notebook(record),
             parent_id=record.id,
@@ -175,7 +178,10 @@ def replay(
 
 
 def build_notebook(
-    record: runs.RunRecord, mode: str, notebook_file: Path | None
+    record: runs.RunRecord,
+    mode: str,
+    notebook_file: Path | None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The notebook to replay, and its layout: which notebook cell is which original cell."""
     import nbformat
@@ -189,7 +195,8 @@ def build_notebook(
         from papermill.parameterize import parameterize_notebook
 
         nb = load_notebook_node(str(notebook_file))  # with the metadata Papermill expects
-        parameters = {k: v for k, v in record.params.items() if k.isidentifier()}
+        if parameters is None:
+            parameters = {k: v for k, v in record.params.items() if k.isidentifier()}
         if parameters:
             spec = nb.metadata.get("kernelspec") or {}
             nb = parameterize_notebook(
@@ -343,6 +350,19 @@ def _recorded_notebook(record: runs.RunRecord) -> Path | None:
         return None
     path = Path(notebook)
     return path if path.is_absolute() else record.store.directory.parent / path
+
+
+def _root_name(record: runs.RunRecord) -> str:
+    """The name of the run a chain of replays started from: replay names never nest."""
+    row, seen = record.row, {record.id}
+    while row.get("kind") == "replay" and row.get("parent_id") and row["parent_id"] not in seen:
+        seen.add(row["parent_id"])
+        try:
+            row = record.store.get_run(row["parent_id"])
+        except RunNotFoundError:
+            break
+    name = str(row["name"])
+    return name.removeprefix("replay of ") if row.get("kind") == "replay" else name
 
 
 def _kernel_name(notebook_file: Path | None) -> str:

@@ -210,10 +210,12 @@ def _failure_summary(failure: dict[str, Any]) -> str:
         return f"Failed: {where} timed out ({failure['message']})."
     if failure["kind"] == "kernel died":
         return f"Failed: the kernel died while running {where}."
-    return f"Failed: the kernel did not start ({failure['message']})."
+    return f"Failed: the kernel did not start: {failure['message']}."
 
 
 def _failure_causes(failure: dict[str, Any], diff: dict[str, Any]) -> list[str]:
+    if failure["kind"] == "kernel did not start":
+        return []  # nothing ran: what differs from the original explains nothing
     causes = []
     if failure.get("error") in ("FileNotFoundError", "OSError", "IOError"):
         causes.append("a file the run read is gone or has moved")
@@ -374,7 +376,10 @@ def report_text(report: Mapping[str, Any]) -> str:
     if len(causes) > 1 or (causes and report["verdict"] == "failed"):
         lines.append("likely causes:")
         lines.extend(f"  - {cause}" for cause in causes)
-    diff = report.get("comparison") or {}
+    failure = report.get("failure") or {}
+    # A kernel that never started ran nothing: the comparison would list every difference.
+    started = failure.get("kind") != "kernel did not start"
+    diff = (report.get("comparison") or {}) if started else {}
     metrics = diff.get("metrics") or {}
     if metrics:
         lines.append("metrics that differ:")
