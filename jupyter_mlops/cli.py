@@ -281,7 +281,9 @@ def tolerance_options(command: F) -> F:
 @tolerance_options
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
 @click.option(
-    "--kernel", "kernel_name", help="Kernel name (default: the notebook's, else python3)."
+    "--kernel",
+    "kernel_name",
+    help="Kernel name (default: the run's kernel, else the notebook's, else python3).",
 )
 @click.option(
     "--notebook",
@@ -474,6 +476,20 @@ def sweep_command(
 )
 @tolerance_options
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A notebook parameter (repeatable), injected as Papermill does.",
+)
+@click.option(
+    "--kernel",
+    "kernel_name",
+    help="Kernel name (default: the run's kernel, else the notebook's, else python3).",
+)
 @click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
 @format_option
 @click.pass_context
@@ -488,14 +504,17 @@ def check_command(
     atol: float,
     tolerances: tuple[str, ...],
     timeout: float | None,
+    params: tuple[tuple[str, str], ...],
+    kernel_name: str | None,
     progress: bool,
     output_format: str,
 ) -> None:
-    """A CI gate: replay RUN (or run NOTEBOOK against its newest earlier run), apply the
-    metric thresholds, exit 1 if anything failed.
+    """A CI gate: replay RUN (or run NOTEBOOK with its own parameters against its newest
+    earlier run with the same params), apply the metric thresholds, exit 1 if anything failed.
     """
     from .gate import check, check_text, parse_threshold, write_junit
     from .store import open_store
+    from .sweeps import parse_value
 
     limits = [parse_threshold(text) for text in thresholds]
     directory = ctx.obj.get("store_dir") if ctx.obj else None
@@ -508,6 +527,8 @@ def check_command(
         tolerances=_tolerances(tolerances),
         timeout=timeout,
         progress=progress,
+        kernel_name=kernel_name,
+        parameters={name: parse_value(value) for name, value in params},
         store=open_store(Path(directory) if directory else None),
     )
     if junit is not None:
