@@ -125,6 +125,8 @@ class TrackMagics(Magics):
           %track artifact PATH|NAME ... [--name NAME]
                 store a file, or a picklable variable, by content hash.
           %track end [--status finished|failed|killed]
+          %track autolog [on|off] [--no-models] [--no-system] [--system-interval S]
+                record fits, scores, final models and CPU/memory by themselves
           %track status                    the active run: id, cells, params, metrics
           %track runs [--notebook PATH] [--where EXPR] [--limit N]
           %track show RUN                  one run whole
@@ -245,7 +247,7 @@ class TrackMagics(Magics):
                 name, value = pair[0], self._evaluate(pair[1], f"data {pair[0]}")
             elif word in self._namespace:
                 name, value = word, self._namespace[word]
-            elif Path(_unquote(word)).expanduser().exists():
+            elif _exists(Path(_unquote(word)).expanduser()):
                 name, value = _unquote(word), Path(_unquote(word))
             else:
                 raise MagicUsageError(f"data: {word!r} is neither a variable nor an existing path")
@@ -263,7 +265,7 @@ class TrackMagics(Magics):
         for word in positional:
             name = options.get("name", [None])[0]
             path = Path(_unquote(word)).expanduser()
-            if path.exists():
+            if _exists(path):
                 row = run.log_artifact(path, name=name)
             elif word in self._namespace:
                 row = run.log_artifact(self._namespace[word], name=name or word)
@@ -272,6 +274,31 @@ class TrackMagics(Magics):
                     f"artifact: {word!r} is neither an existing file nor a variable"
                 )
             print(f"jupyter-mlops: artifact {row['name']!r} ({row['size_bytes']} bytes)")
+
+    def _do_autolog(self, words: list[str]) -> None:
+        from .autologging import autolog
+
+        flags = {word for word in words if word in ("--no-models", "--no-system")}
+        positional, options = _options(
+            [word for word in words if word not in flags], {"system-interval": False}, "autolog"
+        )
+        if len(positional) > 1 or (positional and positional[0] not in ("on", "off")):
+            raise MagicUsageError(f"autolog: say on or off, not {' '.join(positional)!r}")
+        on = not positional or positional[0] == "on"
+        interval_text = options.get("system-interval", ["10"])[0]
+        try:
+            interval = float(interval_text)
+        except ValueError:
+            raise MagicUsageError(
+                f"autolog: --system-interval wants seconds, got {interval_text!r}"
+            ) from None
+        autolog(
+            on,
+            models="--no-models" not in flags,
+            system="--no-system" not in flags,
+            system_interval=interval,
+        )
+        print(f"jupyter-mlops: autologging {'on' if on else 'off'}")
 
     # -- looking ---------------------------------------------------------------------------
 
@@ -428,6 +455,14 @@ def _display(view: Any) -> None:
     from IPython.display import display
 
     display(view)
+
+
+def _exists(path: Path) -> bool:
+    """Whether a path exists; a name too long for the file system does not."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _unquote(word: str) -> str:

@@ -657,6 +657,15 @@ class Store:
                 [(status, error, run_id) for run_id in run_ids],
             )
 
+    def end_running(self, run_id: str, status: str, at: float, error: str) -> None:
+        """End a run with a status at a time, if it is still ``running``."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, end_time = ?, error = ? WHERE id = ?"
+                " AND status = 'running'",
+                (status, at, error, run_id),
+            )
+
     def running_runs(self) -> list[dict[str, Any]]:
         """Runs whose status says ``running``: id, pid, host, heartbeat, process start."""
         self.flush()
@@ -682,7 +691,7 @@ class Store:
     def resolve_run(self, ref: str) -> str:
         """A run id from a full id, a unique id prefix, or a name (the newest of that name)."""
         self.flush()
-        ref = ref.strip()
+        ref = storable_text(ref.strip())  # no stored id or name holds a lone surrogate
         if not ref:
             raise RunNotFoundError(ref)
         conn = self.conn

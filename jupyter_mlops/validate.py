@@ -51,10 +51,13 @@ def _described(value: Any) -> str:
     """A value for an error line, even one whose repr fails or is enormous."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, str):
+        return shown_text(value)
     try:
-        return shown_text(repr(value))
+        text = repr(value)
     except Exception:
         return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def checked_name(what: str, key: Any) -> str:
@@ -81,7 +84,9 @@ def checked_name(what: str, key: Any) -> str:
                 "(decode the file name, or name it yourself)",
             ) from None
     if any(ord(c) < 32 for c in key):
-        raise InvalidValueError(shown_text(key), f"a {what} name may not contain control characters")
+        raise InvalidValueError(
+            shown_text(key), f"a {what} name may not contain control characters"
+        )
     return key
 
 
@@ -118,8 +123,10 @@ def param_json(key: str, value: Any) -> str:
     plain = jsonable(key, value)
     try:
         text = json.dumps(plain, allow_nan=True, ensure_ascii=False)
-    except ValueError as exc:  # an integer too long to print (Python's digit limit)
-        raise InvalidValueError(key, f"cannot be written as JSON: {exc}") from None
+    except ValueError:  # an integer too long to print (Python's digit limit)
+        raise InvalidValueError(
+            key, "holds an integer too long to store (over 4300 digits); log it as an artifact"
+        ) from None
     try:
         size = len(text.encode())
     except UnicodeEncodeError:

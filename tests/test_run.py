@@ -289,19 +289,25 @@ def _running_row(run_id: str, name: str, pid: int, host: str, start: float, beat
 
 
 def test_a_live_process_on_this_host_is_running_however_quiet(store: Store) -> None:
-    # pid 1 has lived since boot; its run began then and has been silent ever since.
-    since_boot = runs._boot_time() + 5
-    store.insert_run(_running_row("1" * 32, "busy", 1, runs._HOST, since_boot, since_boot))
-    assert mlops.get_run("busy").status == "running"
+    # pid 1 is alive; the clock says its run began a day ago and last beat a day ago (or in
+    # the future, after a clock step back): only the process table counts on this host.
+    day = 86_400.0
+    for index, when in enumerate((time.time() - day, time.time() + day)):
+        row = _running_row(str(index) * 32, f"busy{index}", 1, runs._HOST, when, when)
+        row["process_start"] = runs._process_start(1)
+        store.insert_run(row)
+        assert mlops.get_run(f"busy{index}").status == "running"
 
 
 def test_a_reused_pid_does_not_keep_a_dead_run_alive(store: Store) -> None:
     newcomer = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(30)"])
     try:
-        long_ago = time.time() - 3600
-        store.insert_run(
-            _running_row("2" * 32, "reused", newcomer.pid, runs._HOST, long_ago, time.time())
-        )
+        row = _running_row("2" * 32, "reused", newcomer.pid, runs._HOST, time.time(), time.time())
+        # The pid is alive, but the process that recorded the run started at another time.
+        started = runs._process_start(newcomer.pid)
+        assert started is not None
+        row["process_start"] = started - 100
+        store.insert_run(row)
         assert mlops.get_run("reused").status == "crashed"
     finally:
         newcomer.kill()
