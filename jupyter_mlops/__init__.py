@@ -16,6 +16,7 @@ _EXPORTS = {
     "start_run": "run",
     "end_run": "run",
     "active_run": "run",
+    "autolog": "autologging",
     "log_param": "run",
     "log_params": "run",
     "log_metric": "run",
@@ -42,6 +43,7 @@ __all__ = [
     "RunRecord",
     "__version__",
     "active_run",
+    "autolog",
     "check",
     "content_hash",
     "delete_run",
@@ -64,6 +66,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .autologging import autolog
     from .compare import diff_runs
     from .errors import MlopsError
     from .gate import check
@@ -120,6 +123,9 @@ def load_ipython_extension(shell: Any) -> None:
     from .run import start_managed_run
 
     if start_managed_run() is not None:
+        from .autologging import enable_from_environment
+
+        enable_from_environment()
         # Loaded by our launcher before the notebook's own `%load_ext jupyter_mlops`: let
         # that line load quietly, as it did in the original run, rather than print
         # "already loaded" into the cell's output.

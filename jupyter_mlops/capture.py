@@ -15,6 +15,7 @@ import ast
 import contextlib
 import functools
 import os
+import resource
 import sys
 import threading
 import time
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import files, hashing
+from . import autologging, files, hashing
 from . import run as runs
 from .cellcode import assigned_names, literal_assignments, parse_cell
 from .linearity import INJECTED_HEADER, is_injected_parameters, saved_cells
@@ -37,6 +38,8 @@ MAX_PRELUDE_CELLS = 2000
 # The output hash of a cell that was not watched from its start (the run began inside it).
 PARTIAL_OUTPUT = "partial"
 _ABSENT = object()
+# getrusage's peak RSS is in kilobytes on Linux, in bytes on macOS.
+_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
 
 class CellCapture:
@@ -53,6 +56,7 @@ class CellCapture:
         self._restore: list[Callable[[], None]] = []
         self._tapped: tuple[Any, Any, Any] | None = None
         self._busy_store: Any = None
+        self._cpu_start = 0.0
 
     # -- installing ---------------------------------------------------------------------
 
@@ -104,6 +108,7 @@ class CellCapture:
             active = runs.active_run()
             self._recording = active is not None
             self._started = (active, time.time(), time.perf_counter())
+            self._cpu_start = time.process_time()
             if active is not None:
                 active.current_cell = active.next_cell_seq()
                 active.store.cell_running(True)
@@ -135,6 +140,7 @@ class CellCapture:
             return
         run_at_start, start_time, start_clock = started
         duration = time.perf_counter() - start_clock
+        cpu_time = time.process_time() - self._cpu_start
         opened = files.stop()
         info = result.info
         source: str = info.raw_cell or ""
@@ -173,10 +179,14 @@ class CellCapture:
             "error": type(error).__name__ if error is not None else None,
             "error_value": str(error)[:_MAX_ERROR_VALUE] if error is not None else None,
             "data_hashes": self._hash_written_data(assigned),
+            "cpu_time": cpu_time,
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT,
         }
         if opened:
             row["_opened"] = files.Opened(opened, os.getcwd(), run.store.directory)
         self._untap_stdout()
+        if autologging.is_on() and run.status == "running":
+            autologging.cell_ended(run, source, assigned, self.shell.user_ns)
         outputs = self._outputs
         self._outputs = []
         # A cell in which the run started was only partly watched: its output is not known.

@@ -268,6 +268,17 @@ def tolerance_options(command: F) -> F:
     )(command)
 
 
+def autolog_option(command: F) -> F:
+    """The shared ``--autolog/--no-autolog`` option of replay, sweep and check."""
+    return click.option(
+        "--autolog/--no-autolog",
+        default=True,
+        show_default=True,
+        help="Autolog fits, scores, models and system metrics in the kernel "
+        "(a replay autologs only when its original run did).",
+    )(command)
+
+
 @cli.command("replay")
 @click.argument("run")
 @click.option(
@@ -291,6 +302,7 @@ def tolerance_options(command: F) -> F:
     help="File mode: run this notebook instead of the run's own.",
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@autolog_option
 @click.option("--replay-id", hidden=True)
 @format_option
 @click.pass_context
@@ -306,6 +318,7 @@ def replay_command(
     kernel_name: str | None,
     notebook: Path | None,
     progress: bool,
+    autolog: bool,
     replay_id: str | None,
     output_format: str,
 ) -> None:
@@ -326,6 +339,7 @@ def replay_command(
         kernel_name=kernel_name,
         notebook=notebook,
         progress=progress,
+        autolog=autolog,
         replay_id=replay_id,
         store=_store(ctx),
     )
@@ -402,6 +416,7 @@ def _is_option(token: str) -> bool:
 @click.option("--kernel", "kernel_name", help="Kernel name (default: the notebook's).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
 @click.option("--progress/--no-progress", default=True, help="A progress bar over the points.")
+@autolog_option
 @format_option
 @click.pass_context
 @friendly_errors
@@ -416,6 +431,7 @@ def sweep_command(
     kernel_name: str | None,
     timeout: float | None,
     progress: bool,
+    autolog: bool,
     output_format: str,
 ) -> None:
     """Run NOTEBOOK over the cartesian grid of params with Papermill.
@@ -446,6 +462,7 @@ def sweep_command(
         kernel_name=kernel_name,
         timeout=timeout,
         progress=progress,
+        autolog=autolog,
         store=open_store(Path(directory) if directory else None),
     )
     if output_format == "json":
@@ -491,6 +508,7 @@ def sweep_command(
     help="Kernel name (default: the run's kernel, else the notebook's, else python3).",
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@autolog_option
 @format_option
 @click.pass_context
 @friendly_errors
@@ -507,6 +525,7 @@ def check_command(
     params: tuple[tuple[str, str], ...],
     kernel_name: str | None,
     progress: bool,
+    autolog: bool,
     output_format: str,
 ) -> None:
     """A CI gate: replay RUN (or run NOTEBOOK with its own parameters against its newest
@@ -527,6 +546,7 @@ def check_command(
         tolerances=_tolerances(tolerances),
         timeout=timeout,
         progress=progress,
+        autolog=autolog,
         kernel_name=kernel_name,
         parameters={name: parse_value(value) for name, value in params},
         store=open_store(Path(directory) if directory else None),

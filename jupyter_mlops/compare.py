@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
+from .autologging import is_clock_metric
 from .environment import package_changes
 from .linearity import cell_label, looks_injected
 
@@ -123,6 +124,8 @@ def _diff_metrics(
     series_a, series_b = a.get("metric_series") or {}, b.get("metric_series") or {}
     out: dict[str, dict[str, Any]] = {}
     for key in sorted(set(latest_a) | set(latest_b)):
+        if is_clock_metric(key):
+            continue  # fit times and system load differ in every run: a clock, not a result
         va, vb = latest_a.get(key), latest_b.get(key)
         rtol, atol = overrides.get(key, default)
         points_a = {p["step"]: p["value"] for p in series_a.get(key) or []}

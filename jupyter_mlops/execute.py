@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import run as runs
+from .autologging import ENV_AUTOLOG
 from .errors import RunNotFoundError
 from .store import Store
 
@@ -98,9 +99,13 @@ def execute_notebook(
     timeout: float | None = None,
     on_cell: Callable[[int, int], None] | None = None,
     run_id: str | None = None,
+    autolog: bool = True,
 ) -> Execution:
     """Execute a notebook (a ``NotebookNode``) in a fresh tracked kernel; never raises for
-    what happens inside the kernel: that comes back as ``Execution.failure``."""
+    what happens inside the kernel: that comes back as ``Execution.failure``.
+
+    ``autolog`` switches autologging on in the kernel (fits, scores, models, system metrics).
+    """
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -129,6 +134,8 @@ def execute_notebook(
         "JPY_SESSION_NAME": None,
     }
     overrides.update(env_vars or {})
+    # The launcher decides, whatever the recorded environment of an original run said.
+    overrides[ENV_AUTOLOG] = "1" if autolog else "0"
     progress = _Progress(on_cell)
     failure: Failure | None = None
     executed: Any = None

@@ -78,6 +78,7 @@ def check(
     progress: bool = True,
     kernel_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    autolog: bool = True,
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Replay a run (or run a notebook), apply thresholds; ``result["passed"]`` says all held.
@@ -99,6 +100,7 @@ def check(
         "timeout": timeout,
         "progress": progress,
         "kernel_name": kernel_name,
+        "autolog": autolog,
         "store": store,
     }
     cases: list[dict[str, Any]] = []
@@ -113,7 +115,7 @@ def check(
             report = replay(earlier, mode=mode, notebook=notebook, parameters=chosen, **options)
             run_id = report["replay_run"]["id"]
         else:
-            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name)
+            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name, autolog)
             cases.append(case)
     else:
         if parameters:
@@ -271,6 +273,7 @@ def _run_notebook(
     timeout: float | None,
     parameters: Mapping[str, Any],
     kernel_name: str | None,
+    autolog: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """A notebook with no earlier run: run it once, tracked, and check it ran."""
     import nbformat
@@ -289,6 +292,7 @@ def _run_notebook(
         parameters=parameters or None,
         kernel_name=kernel_name,
         timeout=timeout,
+        autolog=autolog,
     )
     store_notebook_artifact(store, execution.run_id, output, "check.ipynb")
     failure = execution.failure

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import run as runs
+from .autologging import TAG as AUTOLOG_TAG
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from .errors import InvalidValueError, ReplayNotFoundError, RunNotFoundError
 from .execute import RAISES_TAG
@@ -56,6 +57,7 @@ def replay(
     parameters: Mapping[str, Any] | None = None,
     progress: bool | Callable[[int, int], None] = True,
     replay_id: str | None = None,
+    autolog: bool = True,
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Replay a run in a fresh kernel and return the report (``report["verdict"]``).
@@ -64,6 +66,8 @@ def replay(
     ``parameters`` instead of the run's params when given ({}: the notebook's own);
     the kernel is ``kernel_name``, else the one the run recorded, else the notebook's;
     ``progress`` shows a bar per cell, or is called with (cells done, cells in all).
+    ``autolog`` lets the replay autolog when its original did (never when it did not: the
+    replay would log what the original never had).
     """
     if mode not in MODES:
         raise InvalidValueError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
@@ -99,6 +103,8 @@ def replay(
         "timeout": timeout,
         "kernel": kernel,
     }
+    autologged = autolog and record.tags.get(AUTOLOG_TAG) == "on"
+    options["autolog"] = autologged
     if store.get_replay(replay_id) is None:
         _insert_replay(
             store,
@@ -129,6 +135,7 @@ def replay(
             kernel_name=kernel,
             timeout=timeout,
             on_cell=on_cell,
+            autolog=autologged,
         )
     except BaseException as exc:
         store.update_replay(

@@ -77,10 +77,11 @@ def sweep(
     kernel_name: str | None = None,
     timeout: float | None = None,
     progress: bool | Callable[[int, int], None] = True,
+    autolog: bool = True,
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Run ``notebook`` once per point of ``grid``; returns the sweep id and every point's
-    run, status, params, final metrics and output notebook."""
+    run, status, params, final metrics and output notebook (``autolog``: in each kernel)."""
     path = Path(notebook).expanduser().resolve()
     if not path.is_file():
         raise InvalidValueError(str(notebook), "no such notebook file")
@@ -106,6 +107,7 @@ def sweep(
             "cwd": str(work_dir),
             "kernel": kernel_name,
             "timeout": timeout,
+            "autolog": autolog,
         }
         for index, params in enumerate(points)
     ]
@@ -235,6 +237,7 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
         parameters=job["params"],
         kernel_name=job["kernel"],
         timeout=job["timeout"],
+        autolog=job.get("autolog", True),
     )
     store_notebook_artifact(store, execution.run_id, execution.output_path, "sweep.ipynb")
     store.flush()
