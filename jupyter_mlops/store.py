@@ -323,10 +323,8 @@ class Store:
         else:
             try:
                 self.conn = self._connect(str(self.path), uri=False)
-            except (StoreReadOnlyError, StoreLockedError):
-                raise
             except StoreError as fault:
-                if not existed or isinstance(fault, StoreCorruptError):
+                if not existed or isinstance(fault, (StoreCorruptError, StoreLockedError)):
                     raise
                 self.conn = self._connect_read_only()
                 self.read_only = True
