@@ -104,7 +104,7 @@ def test_cells_run_out_of_order_are_not_linear(kernel: Any, tmp_path: Path) -> N
     assert record.row["linear"] is False
     reasons = " | ".join(record.row["linear_reasons"])
     assert "ran more than once" in reasons
-    assert "out of notebook order: cell 2 ran after cell 3" in reasons
+    assert "out of notebook order: cell 2 [4] ran after cell 3 [3]" in reasons
     # Every door (the views, the sidebar through the API) reads the same marks.
     marks = [c["marks"] for c in record.to_dict(full=True)["cells"]]
     assert marks == [[], [], [], ["ran again", "out of order: cell 2 after cell 3"], []]
@@ -194,3 +194,141 @@ def test_a_terminated_kernel_leaves_a_killed_run(kernel: Any) -> None:
     while manager.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert mlops.get_run("terminated-kernel").status == "killed"
+
+
+FIXTURES = Path(__file__).resolve().parent / "notebooks" / "verdicts"
+
+
+def copy_fixture(name: str, folder: Path, as_name: str | None = None) -> Path:
+    """A fixture notebook copied into the test's folder (runs write next to it)."""
+    target = folder / (as_name or name)
+    target.write_bytes((FIXTURES / name).read_bytes())
+    return target
+
+
+def test_an_empty_cell_in_a_notebook_without_cell_ids_is_not_a_mistake(tmp_path: Path) -> None:
+    from jupyter_mlops.gate import check
+
+    notebook = copy_fixture("empty_cell.ipynb", tmp_path)
+    result = check(str(notebook), progress=False)
+    assert result["passed"], result["checks"]
+    record = mlops.get_run(result["run"])
+    assert record.row["linear"] is True, record.row["linear_reasons"]
+    assert record.metrics["r2"] > 0.9
+    # The empty cells are not counted away: the fit is the saved notebook's fifth code cell.
+    assert [c["cell_number"] for c in record.cells()] == [1, 2, 4, 5]
+
+
+def test_a_parameters_comment_of_the_users_is_not_papermills(tmp_path: Path) -> None:
+    from jupyter_mlops.gate import check
+
+    notebook = copy_fixture("parameters_comment.ipynb", tmp_path)
+    result = check(str(notebook), progress=False)
+    assert result["passed"], result["checks"]
+    record = mlops.get_run(result["run"])
+    assert record.params == {}
+    assert record.row["linear"] is True, record.row["linear_reasons"]
+    assert [c["cell_number"] for c in record.cells()] == [1, 2, 3]
+
+
+STEPS = {n: f"step_{n} = {n}\nprint('step', {n})" for n in range(1, 5)}
+
+
+def write_steps(path: Path) -> None:
+    """A saved notebook of four steps, without cell ids (an older Jupyter wrote it)."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.nbformat_minor = 4
+    notebook.cells = [nbformat.v4.new_code_cell(STEPS[n]) for n in range(1, 5)]
+    for cell in notebook.cells:
+        cell.pop("id", None)
+    nbformat.write(notebook, path)
+
+
+@pytest.mark.parametrize(
+    ("order", "marks", "reason"),
+    [
+        (
+            [1, 2, 3, 2, 4],
+            [[], [], [], ["ran again", "out of order: cell 2 after cell 3"], []],
+            "cells ran out of notebook order: cell 2 [6] ran after cell 3 [5]",
+        ),
+        (
+            [1, 3, 2],
+            [[], [], ["out of order: cell 2 after cell 3"]],
+            "cells ran out of notebook order: cell 2 [5] ran after cell 3 [4]",
+        ),
+    ],
+)
+def test_a_kernel_driven_without_cell_ids_gets_precise_marks(
+    kernel: Any, tmp_path: Path, order: list[int], marks: list[list[str]], reason: str
+) -> None:
+    _, client = kernel
+    write_steps(tmp_path / "analysis.ipynb")
+    # No cell ids in the requests, as from jupyter_client or VS Code.
+    execute(client, "%load_ext jupyter_mlops")
+    execute(client, "%track start --name steps")
+    for n in order:
+        execute(client, STEPS[n])
+    execute(client, "%track end")
+    record = mlops.get_run("steps")
+    assert record.row["linear"] is False
+    assert reason in record.row["linear_reasons"]
+    cells = record.to_dict(full=True)["cells"]
+    # The start and end cells are not in the saved notebook; the steps are marked precisely.
+    assert [c["marks"] for c in cells[1:-1]] == marks
+    assert [c["cell_number"] for c in cells[1:-1]] == order
+
+
+def test_a_replay_uses_the_kernel_its_run_recorded(tmp_path: Path) -> None:
+    from jupyter_mlops.gate import check
+    from jupyter_mlops.replays import replay
+
+    notebook = copy_fixture("python2_kernelspec.ipynb", tmp_path)
+    ran = check(str(notebook), progress=False, kernel_name="python3")
+    assert ran["passed"], ran["checks"]
+    assert mlops.get_run(ran["run"]).row["kernel"] == "python3"
+    report = replay(ran["run"], progress=False)
+    assert report["verdict"] == "reproduced", report["summary"]
+    assert report["options"]["kernel"] == "python3"
+
+
+def test_a_kernel_that_cannot_start_is_one_line(kernel: Any, tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from .conftest import PYTHON
+
+    _, client = kernel
+    notebook = copy_fixture("python2_kernelspec.ipynb", tmp_path, as_name="analysis.ipynb")
+    # Run by hand in a kernel that does not say its name: the run records no kernel.
+    execute(client, "%load_ext jupyter_mlops\n%track start --name words")
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code":
+            execute(client, cell.source)
+    execute(client, "%track end")
+    assert mlops.get_run("words").row["kernel"] is None
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "-m", "jupyter_mlops.cli", *args, "--no-progress"],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=300,
+        )
+
+    replayed = cli("replay", "words", "--format", "json")
+    assert replayed.returncode == 1
+    report = json.loads(replayed.stdout)
+    assert report["verdict"] == "failed" and report["causes"] == []
+    assert report["summary"] == (
+        "Failed: the kernel did not start: no kernel named 'python2' is installed here; "
+        "choose one with --kernel NAME (installed: python3)."
+    )
+    checked = cli("check", str(notebook))
+    assert checked.returncode == 1
+    lines = checked.stdout.strip().splitlines()
+    assert lines[0].startswith("FAIL  reproduces: words: Failed: the kernel did not start")
+    assert "--kernel NAME" in lines[0] and len(lines) == 2
+    picked = cli("check", "words", "--kernel", "python3")
+    assert picked.returncode == 0, picked.stdout + picked.stderr

@@ -128,7 +128,8 @@ def test_one_failing_point_does_not_stop_the_others(tmp_path: Path) -> None:
     from jupyter_mlops.sweeps import sweep_table
 
     text = sweep_table(result)
-    assert "point 1 failed at cell 3: ZeroDivisionError: depth must not be 0" in text
+    # Named as the saved notebook numbers it: Papermill's injected cell is not counted.
+    assert "point 1 failed at cell 2 [3]: ZeroDivisionError: depth must not be 0" in text
 
 
 def test_sweep_cli_errors_are_one_line(tmp_path: Path) -> None:
@@ -217,3 +218,26 @@ def test_the_gate_runs_a_notebook_against_its_newest_earlier_run(
     assert third["replay"]["verdict"] == "diverged"
     write_junit(third, tmp_path / "junit.xml")
     assert (tmp_path / "junit.xml").read_text().count("<failure") == 2
+
+
+@pytest.mark.slow
+def test_a_papermill_run_and_the_sweep_point_with_its_params_are_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = write_notebook(
+        tmp_path / "same.ipynb",
+        [
+            START.format(name="by-hand"),
+            "import numpy as np\nvalues = np.arange(5.0) * lr",
+            "total = float(values.sum())\n%track metric total\nprint(total)",
+            "%track end",
+        ],
+        parameters="lr = 0.1",
+    )
+    run_original(notebook, monkeypatch, lr=0.5)
+    point = sweep(notebook, {"lr": [0.5]}, progress=False)["points"][0]
+    result = mlops_cli("diff", "by-hand", point["run_id"], "--format", "json")
+    assert result.returncode == 0, result.stderr
+    diff = json.loads(result.stdout)
+    assert diff["cells"]["differences"] == []
+    assert diff["same"] is True, diff
