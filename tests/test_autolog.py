@@ -31,6 +31,9 @@ NOTEBOOKS = Path(__file__).parent / "notebooks" / "autolog"
 DATA = (
     "import numpy as np\n"
     "from sklearn.datasets import make_classification\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "from sklearn.metrics import accuracy_score, log_loss\n"
+    "from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate\n"
     "from sklearn.model_selection import train_test_split\n"
     "X, y = make_classification(200, 5, random_state=0)\n"
     "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)"
@@ -69,8 +72,6 @@ def series(record: mlops.RunRecord, key: str) -> list[tuple[int, float]]:
 def test_a_score_is_named_after_its_variable_else_its_function(shell: Any, autolog: None) -> None:
     record = tracked(
         shell,
-        "from sklearn.linear_model import LogisticRegression\n"
-        "from sklearn.metrics import accuracy_score, log_loss\n"
         "model = LogisticRegression().fit(X_train, y_train)\n"
         "pred = model.predict(X_test)\n"
         "acc = accuracy_score(y_test, pred)",
@@ -96,8 +97,6 @@ def test_a_score_is_named_after_its_variable_else_its_function(shell: Any, autol
 def test_estimator_scores_and_cross_validation_become_metrics(shell: Any, autolog: None) -> None:
     record = tracked(
         shell,
-        "from sklearn.linear_model import LogisticRegression\n"
-        "from sklearn.model_selection import cross_val_score, cross_validate\n"
         "model = LogisticRegression().fit(X_train, y_train)\n"
         "test_score = model.score(X_test, y_test)",
         "scores = cross_val_score(LogisticRegression(), X, y, cv=4)",
@@ -151,8 +150,6 @@ def test_the_users_calls_behave_as_without_autologging(shell: Any, autolog: None
         shell,
         DATA,
         "%track start t",
-        "from sklearn.linear_model import LogisticRegression\n"
-        "from sklearn.metrics import accuracy_score\n"
         "model = LogisticRegression()\n"
         "returned = model.fit(X_train, y_train)\n"
         "value = accuracy_score(y_test, model.predict(X_test))",
@@ -181,9 +178,7 @@ def test_a_fit_that_raises_raises_the_same_and_records_nothing(shell: Any, autol
     assert len(errors) == 2 and errors[0] == errors[1]
     run_cells(shell, DATA, "%track start t")
     result = shell.run_cell(
-        "from sklearn.linear_model import LogisticRegression\n"
-        "broken = LogisticRegression()\n"
-        "broken.fit(X_train, np.ones_like(y_train))"
+        "broken = LogisticRegression()\nbroken.fit(X_train, np.ones_like(y_train))"
     )
     assert isinstance(result.error_in_exec, ValueError)
     assert str(result.error_in_exec) == errors[0]
@@ -242,8 +237,6 @@ def test_metrics_and_params_logged_by_hand_win(shell: Any, autolog: None) -> Non
     record = tracked(
         shell,
         "import jupyter_mlops as mlops\n"
-        "from sklearn.linear_model import LogisticRegression\n"
-        "from sklearn.metrics import accuracy_score\n"
         "mlops.log_param('model.C', 'by hand')\n"
         "model = LogisticRegression(C=2.0).fit(X_train, y_train)\n"
         "acc = accuracy_score(y_test, model.predict(X_test))\n"
@@ -258,8 +251,6 @@ def test_metrics_and_params_logged_by_hand_win(shell: Any, autolog: None) -> Non
 def test_a_search_records_best_params_score_table_and_model(shell: Any, autolog: None) -> None:
     record = tracked(
         shell,
-        "from sklearn.linear_model import LogisticRegression\n"
-        "from sklearn.model_selection import GridSearchCV\n"
         "grid = GridSearchCV(LogisticRegression(), {'C': [0.01, 1.0]}, cv=3)\n"
         "grid.fit(X_train, y_train)",
     )
@@ -281,8 +272,6 @@ def test_switched_off_nothing_is_autologged(shell: Any, autolog: None) -> None:
     run_cells(shell, "%track autolog off")
     record = tracked(
         shell,
-        "from sklearn.linear_model import LogisticRegression\n"
-        "from sklearn.metrics import accuracy_score\n"
         "model = LogisticRegression().fit(X_train, y_train)\n"
         "acc = accuracy_score(y_test, model.predict(X_test))",
     )
