@@ -9,6 +9,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+from .compare import telling_line
+from .linearity import cell_label
+
 __all__ = [
     "diff_text",
     "format_duration",
@@ -144,17 +147,16 @@ def run_text(run: dict[str, Any]) -> str:
     if cells:
         rows = []
         for cell in cells:
-            first = (cell.get("source") or "").strip().splitlines()
             rows.append(
                 [
-                    cell["seq"],
-                    f"[{cell['execution_count']}]" if cell.get("execution_count") else "",
+                    cell_label(cell),
                     format_duration(cell.get("duration")),
                     cell.get("error") or "",
-                    format_value(first[0] if first else "", 60),
+                    ", ".join(cell.get("marks") or []),
+                    format_value(telling_line(cell.get("source") or ""), 60),
                 ]
             )
-        parts.append(_section("cells", rows, ["#", "count", "took", "error", "source"]))
+        parts.append(_section("cells", rows, ["cell", "took", "error", "order", "source"]))
     datasets = run.get("datasets") or []
     if datasets:
         rows = [
@@ -215,12 +217,12 @@ def diff_text(diff: dict[str, Any]) -> str:
         rows = []
         for d in cells["differences"][:20]:
             side = d["a"] or d["b"]
-            rows.append(
-                [d["position"], ", ".join(d["reasons"]), format_value(side["first_line"], 60)]
-            )
+            line = side.get("line") or side["first_line"]
+            label = d.get("label") or f"cell {d['position']}"
+            rows.append([label, ", ".join(d["reasons"]), format_value(line, 60)])
         count_a, count_b = cells["count"]
         parts.append(
-            _section(f"cells ({count_a} vs {count_b})", rows, ["#", "differs in", "source"])
+            _section(f"cells ({count_a} vs {count_b})", rows, ["cell", "differs in", "source"])
         )
     if diff["packages"]:
         rows = [[k, _side(v[0]), _side(v[1])] for k, v in diff["packages"].items()]

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import run as runs
 from .errors import InvalidValueError, MlopsError
+from .linearity import cell_label
 from .tables import format_duration, format_value
 from .threads import start_background
 
@@ -779,8 +780,7 @@ class RunView:
         marks = [cell.get("marks") or [] for cell in cells]
         parts = []
         for cell, marked in list(zip(cells, marks, strict=True))[:MAX_CELLS_SHOWN]:
-            count = cell.get("execution_count")
-            label = f"[{count}]" if count is not None else "[ ]"
+            label = cell_label(cell)
             flags = "".join(" " + badge(mark, "#e37400") for mark in marked)
             if cell.get("error"):
                 flags += " " + badge(cell["error"], "#d93025")
@@ -793,8 +793,7 @@ class RunView:
             )
             parts.append(
                 f'<div style="border-left:3px solid {colour};margin:6px 0;padding:2px 8px">'
-                f'<div style="{_FONT}"><b>#{esc(cell["seq"])}</b> '
-                f'<span style="{_MONO}">{esc(label)}</span> '
+                f'<div style="{_FONT}"><b>{esc(label)}</b> '
                 f'<span style="opacity:0.7">{esc(format_duration(cell.get("duration")))}</span>'
                 f"{flags}</div>"
                 f'<pre style="{_MONO};margin:2px 0;white-space:pre-wrap">'
@@ -1065,14 +1064,15 @@ class CompareView:
             rows = []
             for d in cells["differences"][:50]:
                 side = d["a"] or d["b"]
+                line = side.get("line") or side["first_line"]
                 rows.append(
                     [
-                        esc(d["position"]),
+                        esc(d.get("label") or f"cell {d['position']}"),
                         esc(", ".join(d["reasons"])),
-                        f'<span style="{_MONO}">{esc(side["first_line"])}</span>',
+                        f'<span style="{_MONO}">{esc(line)}</span>',
                     ]
                 )
-            parts.append(_table(["#", "differs in", "source"], rows))
+            parts.append(_table(["cell", "differs in", "source"], rows))
         return "".join(parts)
 
     def _headers(self) -> list[str]:
