@@ -268,14 +268,14 @@ def tolerance_options(command: F) -> F:
     )(command)
 
 
-def autolog_option(command: F) -> F:
-    """The shared ``--autolog/--no-autolog`` option of replay, sweep and check."""
+def confirm_option(command: F) -> F:
+    """The shared ``--confirm`` option of replay and check."""
     return click.option(
-        "--autolog/--no-autolog",
-        default=True,
-        show_default=True,
-        help="Autolog fits, scores, models and system metrics in the kernel "
-        "(a replay autologs only when its original run did).",
+        "--confirm",
+        is_flag=True,
+        help="When the replay diverges, replay once more: replays that differ from each other "
+        "mean a nondeterministic cell, replays that agree a changed environment or input "
+        "(done anyway when no cause is found).",
     )(command)
 
 
@@ -302,7 +302,7 @@ def autolog_option(command: F) -> F:
     help="File mode: run this notebook instead of the run's own.",
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
-@autolog_option
+@confirm_option
 @click.option("--replay-id", hidden=True)
 @format_option
 @click.pass_context
@@ -318,7 +318,7 @@ def replay_command(
     kernel_name: str | None,
     notebook: Path | None,
     progress: bool,
-    autolog: bool,
+    confirm: bool,
     replay_id: str | None,
     output_format: str,
 ) -> None:
@@ -339,8 +339,8 @@ def replay_command(
         kernel_name=kernel_name,
         notebook=notebook,
         progress=progress,
-        autolog=autolog,
         replay_id=replay_id,
+        confirm=confirm,
         store=_store(ctx),
     )
     if output_format == "json":
@@ -416,7 +416,6 @@ def _is_option(token: str) -> bool:
 @click.option("--kernel", "kernel_name", help="Kernel name (default: the notebook's).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
 @click.option("--progress/--no-progress", default=True, help="A progress bar over the points.")
-@autolog_option
 @format_option
 @click.pass_context
 @friendly_errors
@@ -431,7 +430,6 @@ def sweep_command(
     kernel_name: str | None,
     timeout: float | None,
     progress: bool,
-    autolog: bool,
     output_format: str,
 ) -> None:
     """Run NOTEBOOK over the cartesian grid of params with Papermill.
@@ -462,7 +460,6 @@ def sweep_command(
         kernel_name=kernel_name,
         timeout=timeout,
         progress=progress,
-        autolog=autolog,
         store=open_store(Path(directory) if directory else None),
     )
     if output_format == "json":
@@ -508,7 +505,7 @@ def sweep_command(
     help="Kernel name (default: the run's kernel, else the notebook's, else python3).",
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
-@autolog_option
+@confirm_option
 @format_option
 @click.pass_context
 @friendly_errors
@@ -525,7 +522,7 @@ def check_command(
     params: tuple[tuple[str, str], ...],
     kernel_name: str | None,
     progress: bool,
-    autolog: bool,
+    confirm: bool,
     output_format: str,
 ) -> None:
     """A CI gate: replay RUN (or run NOTEBOOK with its own parameters against its newest
@@ -546,7 +543,7 @@ def check_command(
         tolerances=_tolerances(tolerances),
         timeout=timeout,
         progress=progress,
-        autolog=autolog,
+        confirm=confirm,
         kernel_name=kernel_name,
         parameters={name: parse_value(value) for name, value in params},
         store=open_store(Path(directory) if directory else None),

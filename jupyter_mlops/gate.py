@@ -78,13 +78,14 @@ def check(
     progress: bool = True,
     kernel_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
-    autolog: bool = True,
+    confirm: bool = False,
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Replay a run (or run a notebook), apply thresholds; ``result["passed"]`` says all held.
 
     ``parameters`` (a notebook only) are injected as Papermill does; ``kernel_name`` picks the
-    kernel (else the one the run recorded, else the notebook's).
+    kernel (else the one the run recorded, else the notebook's); ``confirm`` replays a
+    diverged run once more, to tell a nondeterministic cell from a changed world.
     """
     from .compare import DEFAULT_ATOL, DEFAULT_RTOL
     from .replays import replay
@@ -100,7 +101,7 @@ def check(
         "timeout": timeout,
         "progress": progress,
         "kernel_name": kernel_name,
-        "autolog": autolog,
+        "confirm": confirm,
         "store": store,
     }
     cases: list[dict[str, Any]] = []
@@ -115,7 +116,7 @@ def check(
             report = replay(earlier, mode=mode, notebook=notebook, parameters=chosen, **options)
             run_id = report["replay_run"]["id"]
         else:
-            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name, autolog)
+            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name)
             cases.append(case)
     else:
         if parameters:
@@ -273,7 +274,6 @@ def _run_notebook(
     timeout: float | None,
     parameters: Mapping[str, Any],
     kernel_name: str | None,
-    autolog: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """A notebook with no earlier run: run it once, tracked, and check it ran."""
     import nbformat
@@ -292,7 +292,6 @@ def _run_notebook(
         parameters=parameters or None,
         kernel_name=kernel_name,
         timeout=timeout,
-        autolog=autolog,
     )
     store_notebook_artifact(store, execution.run_id, output, "check.ipynb")
     failure = execution.failure

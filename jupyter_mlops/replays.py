@@ -10,6 +10,7 @@ and the likely cause) or ``failed`` (the cell and its error, a dead kernel, a ti
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -22,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from . import run as runs
-from .autologging import TAG as AUTOLOG_TAG
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from .errors import InvalidValueError, ReplayNotFoundError, RunNotFoundError
 from .execute import RAISES_TAG
 from .store import Store, open_store
-from .verdicts import VERDICTS, _first_line, judge
+from .verdicts import VERDICTS, _first_line, confirm_verdict, judge
 
 __all__ = [
     "MODES",
@@ -57,7 +57,7 @@ def replay(
     parameters: Mapping[str, Any] | None = None,
     progress: bool | Callable[[int, int], None] = True,
     replay_id: str | None = None,
-    autolog: bool = True,
+    confirm: bool = False,
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Replay a run in a fresh kernel and return the report (``report["verdict"]``).
@@ -65,9 +65,9 @@ def replay(
     ``notebook`` (file mode) runs that notebook file instead of the run's own, with
     ``parameters`` instead of the run's params when given ({}: the notebook's own);
     the kernel is ``kernel_name``, else the one the run recorded, else the notebook's;
-    ``progress`` shows a bar per cell, or is called with (cells done, cells in all).
-    ``autolog`` lets the replay autolog when its original did (never when it did not: the
-    replay would log what the original never had).
+    ``progress`` shows a bar per cell, or is called with (cells done, cells in all);
+    ``confirm`` replays once more when the replay diverged (as it always does when no cause
+    was found), to tell a nondeterministic cell from a world that changed.
     """
     if mode not in MODES:
         raise InvalidValueError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
@@ -103,8 +103,6 @@ def replay(
         "timeout": timeout,
         "kernel": kernel,
     }
-    autologged = autolog and record.tags.get(AUTOLOG_TAG) == "on"
-    options["autolog"] = autologged
     if store.get_replay(replay_id) is None:
         _insert_replay(
             store,
@@ -118,24 +116,23 @@ def replay(
     else:
         store.update_replay(replay_id, state="running", cells_total=len(nb.cells))
     bar, on_cell = _progress(progress, len(nb.cells), f"replay {record.name}", store, replay_id)
-    env = (original.get("environment") or {}).get("env_vars") or {}
+    run_kernel = functools.partial(
+        execute_notebook,
+        nb,
+        store=store,
+        kind="replay",
+        cwd=cwd,
+        notebook_path=notebook_file if mode == "file" else _recorded_notebook(record),
+        parent_id=record.id,
+        prelude_cells=layout["prelude"],
+        env_vars=_replay_env(original),
+        parameters=layout["parameters"],
+        kernel_name=kernel,
+        timeout=timeout,
+    )
     try:
-        execution = execute_notebook(
-            nb,
-            output_path,
-            store=store,
-            kind="replay",
-            run_name=f"replay of {_root_name(record)}",
-            cwd=cwd,
-            notebook_path=notebook_file if mode == "file" else _recorded_notebook(record),
-            parent_id=record.id,
-            prelude_cells=layout["prelude"],
-            env_vars=env,
-            parameters=layout["parameters"],
-            kernel_name=kernel,
-            timeout=timeout,
-            on_cell=on_cell,
-            autolog=autologged,
+        execution = run_kernel(
+            output_path, run_name=f"replay of {_root_name(record)}", on_cell=on_cell
         )
     except BaseException as exc:
         store.update_replay(
@@ -164,10 +161,26 @@ def replay(
         atol=atol,
         tolerances=tolerances,
     )
+    duration = execution.duration
+    if report["verdict"] == "diverged" and (confirm or not report["causes"]):
+        second = run_kernel(
+            out_dir / f"{replay_id}-confirm.ipynb",
+            run_name=f"confirming replay of {_root_name(record)}",
+        )
+        duration += second.duration
+        confirm_verdict(
+            report,
+            replayed.to_dict(full=True),
+            runs.get_run(second.run_id, store=store).to_dict(full=True),
+            failed=second.failure is not None,
+            rtol=rtol,
+            atol=atol,
+            tolerances=tolerances,
+        )
     report.update(
         id=replay_id,
         notebook=str(output_path),
-        duration_s=round(execution.duration, 3),
+        duration_s=round(duration, 3),
         options=options,
     )
     done: dict[str, Any] = {"cells_done": execution.cells_total} if not execution.failure else {}
@@ -182,6 +195,16 @@ def replay(
         **done,
     )
     return report
+
+
+def _replay_env(original: dict[str, Any]) -> dict[str, str]:
+    """The original's recorded variables; a hash seed it did not fix stays random here too,
+    whatever the launching process has (so that hash order varies as it did)."""
+    environment = original.get("environment")
+    env = dict((environment or {}).get("env_vars") or {})
+    if environment and "PYTHONHASHSEED" not in env:
+        env["PYTHONHASHSEED"] = "random"
+    return env
 
 
 def build_notebook(

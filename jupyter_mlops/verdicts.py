@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import run as runs
-from .cellcode import draws_random, parse_cell, random_draws, seeds_in
+from .cellcode import Nondeterminism, Site, cell_names, parse_cell
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, diff_runs
 
 __all__ = [
@@ -53,6 +53,7 @@ def judge(
         "failure": None,
         "first_cell": None,
         "causes": [],
+        "nondeterministic": None,
         "comparison": diff,
     }
     cells = original.get("cells") or []
@@ -62,7 +63,12 @@ def judge(
         report.update(verdict="failed", failure=failure, summary=_failure_summary(failure))
         report["causes"] = _failure_causes(failure, diff)
         return _finish(report)
-    cell_diffs = diff["cells"]["differences"]
+    evidence = _Evidence(original, replayed, record)
+    expected = [d for d in diff["cells"]["differences"] if evidence.clock_only(d)]
+    cell_diffs = [d for d in diff["cells"]["differences"] if d not in expected]
+    report["expected"] = [
+        {"position": d["position"], "clock": evidence.clocks(d["position"])} for d in expected
+    ]
     first = next(iter(cell_diffs), None)
     metrics_out = [k for k, m in diff["metrics"].items() if not m["within_tolerance"]]
     noise = bool(diff["metrics"]) and diff["metrics_within_tolerance"]
@@ -76,7 +82,8 @@ def judge(
         or (cell_diffs and not noise)
     )
     if diff["same"] or (not hard and not diff["metrics"] and not cell_diffs):
-        report.update(verdict="reproduced", summary=_reproduced_summary(original, diff))
+        summary = _reproduced_summary(original, diff) + _expected_note(report["expected"])
+        report.update(verdict="reproduced", summary=summary)
         return _finish(report)
     if not hard:
         worst = max(diff["metrics"].items(), key=lambda kv: abs(kv[1]["delta"] or 0.0))
@@ -95,9 +102,68 @@ def judge(
         report["first_cell"] = first
     elif metrics_out:
         report["first_cell"] = _metric_cell(original, metrics_out[0], cells)
-    report["causes"] = likely_causes(original, replayed, diff, report["first_cell"], record, mode)
+    report["causes"] = likely_causes(
+        original, replayed, diff, report["first_cell"], record, mode, evidence=evidence
+    )
     report.update(verdict="diverged", summary=_divergence_summary(report, diff, metrics_out))
     return _finish(report)
+
+
+# What two replays say, when they differ from each other and when they agree: the summary's
+# sentence, and the cause when nothing else was found.
+_CONFIRMATIONS = {
+    True: (
+        "A second replay differs from the first at {where} too: "
+        "the cell is nondeterministic in itself.",
+        "{where} gives a different result in every process (two replays differ there), "
+        "from a source its code does not show",
+    ),
+    False: (
+        "A second replay matches the first at {where}: it repeats itself, so something "
+        "changed since the original run (its environment or inputs).",
+        "something the run depends on changed since the original run (two replays agree "
+        "with each other, not with it), outside what was recorded",
+    ),
+}
+
+
+def confirm_verdict(
+    report: dict[str, Any],
+    first: dict[str, Any],
+    second: dict[str, Any],
+    *,
+    failed: bool = False,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    tolerances: Mapping[str, float | Tolerance] | None = None,
+) -> None:
+    """Add what a second replay says to a diverged report: replays that differ from each other
+    where the original and the first replay differ mean the cell is nondeterministic in
+    itself; replays that agree mean something changed since the original run."""
+    diff = diff_runs(first, second, rtol=rtol, atol=atol, tolerances=tolerances)
+    cell = report.get("first_cell")
+    position = cell["position"] if cell else None
+    differs = any(
+        position is None or d["position"] <= position for d in diff["cells"]["differences"]
+    ) or any(not m["within_tolerance"] for m in diff["metrics"].values())
+    where = f"cell {position}" if position else "the metrics"
+    report["confirmation"] = {
+        "replay_run": {"id": second["id"], "name": second["name"]},
+        "agree": not differs and not failed,
+    }
+    fallback = None
+    if failed:
+        report["nondeterministic"] = None
+        note = "A second replay failed, so whether the cell is nondeterministic is not known."
+    else:
+        report["nondeterministic"] = differs
+        note, fallback = (part.format(where=where) for part in _CONFIRMATIONS[differs])
+    if fallback and not report["causes"]:
+        report["causes"].append(fallback)
+    summary = report["summary"].replace(" No likely cause was found.", "")
+    if report["causes"] and "Likely cause:" not in summary:
+        summary += f" Likely cause: {report['causes'][0]}."
+    report["summary"] = f"{summary} {note}"
 
 
 def likely_causes(
@@ -107,38 +173,134 @@ def likely_causes(
     first_cell: dict[str, Any] | None,
     record: runs.RunRecord,
     mode: str,
+    *,
+    evidence: _Evidence | None = None,
 ) -> list[str]:
-    """Why a replay likely diverged, most likely first, in words a data scientist uses."""
-    causes: list[str] = []
-    for name, (hash_a, hash_b) in diff["datasets"].items():
-        path = _display_path(diff["dataset_paths"].get(name), record)
-        what = f"the data file {path}" if path else f"the dataset {name!r}"
-        if hash_a and hash_b:
-            causes.append(f"{what} changed since the original run ({hash_a[:8]} → {hash_b[:8]})")
-        elif hash_a:
-            causes.append(f"{what} was not recorded by the replay")
-        else:
-            causes.append(f"{what} was recorded only by the replay")
-    if mode == "file" and first_cell is not None and "source" in first_cell.get("reasons", []):
-        causes.append(
-            "the saved notebook differs from what the original run executed "
-            f"(cell {first_cell['position']})"
+    """Why a replay likely diverged, in words a data scientist uses; the cause that explains
+    the first divergent value first (a changed input file, then the unseeded call that wrote
+    the differing name), what changed around the run after."""
+    evidence = evidence or _Evidence(original, replayed, record)
+    last = first_cell["position"] if first_cell else len(original.get("cells") or [])
+    ranked: list[tuple[int, str]] = []
+    changed = set()
+    for position, path, before, after in evidence.changed_files():
+        changed.add(str(Path(path).resolve()))
+        score = 100 if position == last else 95 if position < last else 45
+        shown = _display_path(path, record)
+        ranked.append(
+            (
+                score,
+                f"the input file {shown} changed since the original run "
+                f"({before[:8]}… → {after[:8]}…); cell {position} reads it",
+            )
         )
-    causes.extend(_randomness_causes(original.get("cells") or [], record, first_cell))
+    for name, (hash_a, hash_b) in diff["datasets"].items():
+        full = diff["dataset_paths"].get(name)
+        if full and str(Path(full).resolve()) in changed:
+            continue  # said above, as the file the cell read
+        shown = _display_path(full, record)
+        what = f"the data file {shown}" if shown else f"the dataset {name!r}"
+        if hash_a and hash_b:
+            text = f"{what} changed since the original run ({hash_a[:8]} → {hash_b[:8]})"
+        elif hash_a:
+            text = f"{what} was not recorded by the replay"
+        else:
+            text = f"{what} was recorded only by the replay"
+        ranked.append((90, text))
+    if mode == "file" and first_cell is not None and "source" in first_cell.get("reasons", []):
+        ranked.append(
+            (
+                92,
+                "the saved notebook differs from what the original run executed "
+                f"(cell {first_cell['position']})",
+            )
+        )
+    ranked.extend(_randomness_causes(original.get("cells") or [], evidence, first_cell))
     if not diff["datasets"]:
-        causes.extend(_unrecorded_files(original, first_cell, record))
+        ranked.extend((40, text) for text in _unrecorded_files(original, first_cell, record))
     for package, (before, after) in diff["packages"].items():
-        causes.append(
-            f"package {package} changed: {before or 'not installed'} → {after or 'not installed'}"
+        ranked.append(
+            (
+                30,
+                f"package {package} changed: "
+                f"{before or 'not installed'} → {after or 'not installed'}",
+            )
         )
     if diff["python"]:
-        causes.append(f"Python changed: {diff['python'][0]} → {diff['python'][1]}")
+        ranked.append((30, f"Python changed: {diff['python'][0]} → {diff['python'][1]}"))
     for name, (before, after) in diff["env_vars"].items():
-        causes.append(f"{name} changed: {before or 'unset'} → {after or 'unset'}")
+        if name == "PYTHONHASHSEED" and {before, after} <= {None, "random"}:
+            continue  # unset in the original, left random in the replay: the same thing
+        ranked.append((30, f"{name} changed: {before or 'unset'} → {after or 'unset'}"))
     if original.get("linear") is False:
         reasons = "; ".join(original.get("linear_reasons") or []) or "cells ran out of order"
-        causes.append(f"the original run was not linear ({reasons})")
-    return causes
+        ranked.append((20, f"the original run was not linear ({reasons})"))
+    order = sorted(range(len(ranked)), key=lambda i: (-ranked[i][0], i))
+    return list(dict.fromkeys(ranked[i][1] for i in order))
+
+
+class _Evidence:
+    """What the two runs' cells say about nondeterminism and inputs: the call sites of each
+    original cell (``cellcode.Nondeterminism``) and the files whose content changed."""
+
+    def __init__(
+        self, original: dict[str, Any], replayed: dict[str, Any], record: runs.RunRecord
+    ) -> None:
+        self.original = original.get("cells") or []
+        self.replayed = replayed.get("cells") or []
+        self.record = record
+        environment = original.get("environment") or {}
+        seed = (environment.get("env_vars") or {}).get("PYTHONHASHSEED")
+        self.hash_seeded = seed is not None and seed != "random"
+        self._sites: list[list[Site]] | None = None
+        self._changed: list[tuple[int, str, str, str]] | None = None
+
+    def sites(self, position: int) -> list[Site]:
+        """The call sites of the original's cell at a position (1-based)."""
+        if self._sites is None:
+            walker = Nondeterminism(hash_seeded=self.hash_seeded)
+            for cell in self.record.prelude():
+                walker.cell(cell.get("source") or "")
+            self._sites = [walker.cell(cell.get("source") or "") for cell in self.original]
+        return self._sites[position - 1] if 0 < position <= len(self._sites) else []
+
+    def clocks(self, position: int) -> list[str]:
+        """The clock reads of a cell, as written."""
+        return [site.text for site in self.sites(position) if site.kind == "clock"]
+
+    def clock_only(self, difference: dict[str, Any]) -> bool:
+        """Whether a cell differs only in output that its clock reads explain."""
+        if difference["reasons"] != ["output"]:
+            return False
+        position = difference["position"]
+        kinds = {site.kind for site in self.sites(position)}
+        changed = any(p == position for p, *_ in self.changed_files())
+        return kinds == {"clock"} and not changed
+
+    def changed_files(self) -> list[tuple[int, str, str, str]]:
+        """(position, path, hash before, hash after) of files a cell read whose content
+        differs between the original and the replay, in cell order."""
+        if self._changed is not None:
+            return self._changed
+        found: list[tuple[int, str, str, str]] = []
+        seen: set[str] = set()
+        # A replay's cells line up with the original's by source, as the comparison has them.
+        replayed: dict[Any, list[dict[str, Any]]] = {}
+        for cell in self.replayed:
+            replayed.setdefault(cell.get("source_hash") or cell.get("source"), []).append(cell)
+        for position, a in enumerate(self.original, start=1):
+            twins = replayed.get(a.get("source_hash") or a.get("source")) or []
+            if not twins:
+                continue
+            after = {f["path"]: f["hash"] for f in twins.pop(0).get("files_read") or []}
+            for entry in a.get("files_read") or []:
+                path, before = entry["path"], entry["hash"]
+                now = after.get(path)
+                if now is not None and now != before and path not in seen:
+                    seen.add(path)
+                    found.append((position, path, before, now))
+        self._changed = found
+        return found
 
 
 def _finish(report: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +319,17 @@ def _reproduced_summary(original: dict[str, Any], diff: dict[str, Any]) -> str:
     if diff["packages"]:
         text += f" ({len(diff['packages'])} package version(s) differ, without effect.)"
     return text
+
+
+def _expected_note(expected: list[dict[str, Any]]) -> str:
+    if not expected:
+        return ""
+    cells = ", ".join(str(e["position"]) for e in expected)
+    clocks = ", ".join(f"`{c}`" for e in expected for c in e["clock"][:1])
+    return (
+        f" Cell(s) {cells} show a different output only because they read the clock "
+        f"({clocks}), as expected."
+    )
 
 
 def _divergence_summary(
@@ -268,40 +441,62 @@ def _metric_cell(
     return None
 
 
+_SITE_WORDS = {
+    "random_state": "has no random_state",
+    "random_state_sometimes": "has no random_state (which it uses only in some settings)",
+    "numpy": "draws from numpy's global generator, which nothing seeds before it (np.random.seed)",
+    "random": "draws from the random module, which nothing seeds before it (random.seed)",
+    "torch": "draws from torch's generator, which nothing seeds before it (torch.manual_seed)",
+    "tensorflow": (
+        "draws from tensorflow's generator, which nothing seeds before it (tf.random.set_seed)"
+    ),
+    "fresh": "makes a random generator without a seed",
+    "set": (
+        "depends on the order of a set, which for text changes from process to process "
+        "(PYTHONHASHSEED was not fixed in the original run)"
+    ),
+    "hash": (
+        "hashes a value whose hash, for text, changes from process to process "
+        "(PYTHONHASHSEED was not fixed in the original run)"
+    ),
+}
+_MAX_SITE_CAUSES = 3
+
+
 def _randomness_causes(
-    cells: list[dict[str, Any]], record: runs.RunRecord, first_cell: dict[str, Any] | None
-) -> list[str]:
-    """Cells up to the first divergent one that draw random numbers with nothing seeding
-    them; the divergent cell itself first."""
+    cells: list[dict[str, Any]], evidence: _Evidence, first_cell: dict[str, Any] | None
+) -> list[tuple[int, str]]:
+    """Unseeded call sites (and hash order) up to the first divergent cell, each scored by
+    how directly it explains the first divergent value: in that cell writing a name that
+    differs, in that cell, in an earlier cell writing a name that cell reads, earlier."""
     last = first_cell["position"] if first_cell else len(cells)
-    seeded = any(_seeds(c) for c in record.prelude())
-    found: list[tuple[int, str]] = []
-    for position, cell in enumerate(cells[:last], start=1):
-        source = cell.get("source") or ""
-        seeded = seeded or bool(_seeds(cell))
-        if not draws_random(source):
-            continue
-        module = parse_cell(source)
-        if module is None:
-            continue
-        unseeded = [text for text, fresh in random_draws(module) if fresh or not seeded]
-        if unseeded:
-            found.append(
-                (
-                    position,
-                    f"cell {position} draws random numbers without a seed "
-                    f"({', '.join(unseeded[:2])})",
-                )
-            )
-    found.sort(key=lambda item: (item[0] != last, -item[0]))
-    return [text for _, text in found[:2]]
+    differing = set((first_cell or {}).get("data") or [])
+    module = parse_cell(cells[last - 1].get("source") or "") if 0 < last <= len(cells) else None
+    reads = set(cell_names(module)[0]) if module is not None else set()
+    found: list[tuple[int, int, str]] = []
+    for position in range(1, min(last, len(cells)) + 1):
+        for site in evidence.sites(position):
+            if site.kind == "clock":
+                continue
+            names = set(site.names)
+            if position == last:
+                score = 80 if names & differing else 70
+            else:
+                score = 60 if names & reads else 50
+            if site.kind == "random_state_sometimes":
+                score -= 15  # below any site that surely draws
+            text = f"cell {position}: `{site.text}` {_SITE_WORDS[site.kind]}"
+            found.append((score, -position, text))
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return [(score, text) for score, _, text in found[:_MAX_SITE_CAUSES]]
 
 
 def _unrecorded_files(
     original: dict[str, Any], first_cell: dict[str, Any] | None, record: runs.RunRecord
 ) -> list[str]:
-    """Files the first divergent cell names that no dataset records: they may have changed,
-    and only a recorded hash could tell."""
+    """Files the first divergent cell names that neither a dataset nor the files it was seen
+    to read record (a library that opens files outside Python): they may have changed, and
+    only a recorded hash could tell."""
     if first_cell is None or "position" not in first_cell:
         return []
     cells = original.get("cells") or []
@@ -315,6 +510,10 @@ def _unrecorded_files(
     recorded = {
         str(Path(d["path"]).resolve()) for d in original.get("datasets") or [] if d.get("path")
     }
+    # Files the run was seen to read have hashes: whether they changed is known.
+    recorded.update(
+        str(Path(f["path"]).resolve()) for c in cells for f in c.get("files_read") or []
+    )
     named = []
     for node in ast.walk(module):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 300:
@@ -326,13 +525,6 @@ def _unrecorded_files(
         f"known (record it with %track data {name})"
         for name in dict.fromkeys(named)
     ][:2]
-
-
-def _seeds(cell: dict[str, Any]) -> list[str]:
-    if cell.get("seeds") is not None:
-        return list(cell["seeds"])
-    module = parse_cell(cell.get("source") or "")
-    return seeds_in(module) if module is not None else []
 
 
 def _display_path(path: str | None, record: runs.RunRecord) -> str | None:

@@ -137,7 +137,10 @@ def test_unseeded_random_numbers_diverge_and_the_verdict_names_the_cell(
     assert report["reproduced"] is False
     assert report["first_cell"]["position"] == 3
     assert report["first_cell"]["data"] == ["noise"]
-    assert "cell 3 draws random numbers without a seed (np.random.rand(5))" in report["causes"][0]
+    assert report["causes"][0] == (
+        "cell 3: `np.random.rand(5)` draws from numpy's global generator, which nothing seeds "
+        "before it (np.random.seed)"
+    )
     assert report["summary"].startswith("Diverged at cell 3 (`noise = np.random.rand(5)`)")
     assert "total" in report["comparison"]["metrics"]
 
@@ -161,11 +164,14 @@ def test_a_data_file_changed_after_the_run_diverges_and_names_the_file(
     assert report["verdict"] == "diverged"
     assert report["first_cell"]["position"] == 2
     assert "frame" in report["first_cell"]["data"]
-    assert report["causes"][0].startswith("the data file data.csv changed since the original run")
-    assert "Likely cause: the data file data.csv changed" in report["summary"]
+    # The file the cell read, with its hashes; the dataset recording the same file adds nothing.
+    assert report["causes"][0].startswith("the input file data.csv changed since the original run")
+    assert report["causes"][0].endswith("; cell 2 reads it")
+    assert not any("the data file" in cause for cause in report["causes"])
+    assert "Likely cause: the input file data.csv changed" in report["summary"]
 
 
-def test_an_unrecorded_file_that_changed_is_named_as_unknown(
+def test_a_file_read_outside_python_that_changed_is_named_as_unknown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tmp_path / "values.txt"
@@ -174,7 +180,10 @@ def test_an_unrecorded_file_that_changed_is_named_as_unknown(
         tmp_path / "unrecorded.ipynb",
         [
             START.format(name="unrecorded"),
-            "numbers = [int(v) for v in open('values.txt').read().split()]\nprint(numbers)",
+            # Another process reads the file: no open in this one records it.
+            "import subprocess\n"
+            "numbers = [int(v) for v in subprocess.check_output(['cat', 'values.txt']).split()]\n"
+            "print(numbers)",
             "%track metric total=sum(numbers)",
         ],
     )
