@@ -115,10 +115,20 @@ RUN_COLUMNS = (
     "note",
     "kernel",
     "process_start",
+    "origin",
 )
 _JSON_RUN_COLUMNS = ("linear_reasons",)
 # Tables whose rows belong to one run (``run_id``), children first for deletes.
-RUN_CHILD_TABLES = ("metrics", "latest_metrics", "cells", "datasets", "artifacts", "params", "tags")
+RUN_CHILD_TABLES = (
+    "metrics",
+    "latest_metrics",
+    "cells",
+    "datasets",
+    "artifacts",
+    "data_checks",
+    "params",
+    "tags",
+)
 CELL_COLUMNS = (
     "run_id",
     "seq",
@@ -1061,18 +1071,39 @@ class Store:
         with self.transaction():
             _insert(self.conn, "datasets", encoded, replace=True)
 
-    def datasets(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's datasets in the order they were recorded."""
+    def datasets(self, run_id: str, context: str = "training") -> list[dict[str, Any]]:
+        """A run's datasets of one context (training data, or serving samples) in the order
+        they were recorded."""
         self.flush()
         cursor = self.conn.execute(
-            "SELECT name, hash, kind, shape, schema, profile, path, size_bytes, cell_seq, time"
-            " FROM datasets WHERE run_id = ? ORDER BY time",
-            (run_id,),
+            "SELECT name, hash, kind, shape, schema, profile, path, size_bytes, cell_seq, time,"
+            " context FROM datasets WHERE run_id = ? AND context = ? ORDER BY time",
+            (run_id, context),
         )
         rows = _dicts(cursor)
         for row in rows:
             for column in ("shape", "schema", "profile"):
                 row[column] = json.loads(row[column]) if row[column] else None
+        return rows
+
+    def add_data_check(self, row: dict[str, Any]) -> None:
+        """Record a data check (``report`` given as plain data)."""
+        encoded = dict(row, report=json.dumps(row["report"], allow_nan=False, default=str))
+        with self.transaction():
+            _insert(self.conn, "data_checks", encoded)
+
+    def data_checks(self, run_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Data checks made in a run or against its datasets, newest first, reports decoded."""
+        self.flush()
+        cursor = self.conn.execute(
+            "SELECT * FROM data_checks WHERE run_id = ? OR baseline_run = ?"
+            " ORDER BY time DESC, id LIMIT ?",
+            (run_id, run_id, limit),
+        )
+        rows = _dicts(cursor)
+        for row in rows:
+            row["passed"] = bool(row["passed"])
+            row["report"] = json.loads(row["report"]) if row["report"] else None
         return rows
 
     def blob_path(self, digest: str) -> Path:
@@ -1299,7 +1330,66 @@ def _migration_3(db: Database) -> None:
     runs.add_column("process_start", float)
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3]
+def _migration_4(db: Database) -> None:
+    # Runs: where a run copied from another store or an MLflow server came from. MLflow: which
+    # MLflow run each of our runs is on each tracking server (and what of it was sent there),
+    # so exporting again updates that run instead of making another.
+    db.table("runs").add_column("origin", str)
+    db.table("mlflow_runs").create(
+        {
+            "run_id": str,
+            "tracking_uri": str,
+            "mlflow_run_id": str,
+            "experiment_id": str,
+            "direction": str,
+            "sent": str,
+            "time": float,
+        },
+        pk=("run_id", "tracking_uri"),
+    )
+    db.table("mlflow_runs").create_index(["tracking_uri", "mlflow_run_id"], unique=True)
+
+
+def _migration_5(db: Database) -> None:
+    # Datasets gain a context: a serving sample is recorded beside the training data of the
+    # same name, so the key becomes (run, name, context); SQLite changes a key only by
+    # rebuilding the table. Data checks: each check of new data against a recorded dataset,
+    # with the run it was made in (none when made outside a run) and its whole report.
+    db.execute(
+        "CREATE TABLE datasets_keyed (run_id TEXT REFERENCES runs(id), name TEXT,"
+        " context TEXT NOT NULL DEFAULT 'training', hash TEXT, kind TEXT, shape TEXT,"
+        " schema TEXT, profile TEXT, path TEXT, size_bytes INTEGER, cell_seq INTEGER,"
+        " time FLOAT, PRIMARY KEY (run_id, name, context))"
+    )
+    columns = "run_id, name, hash, kind, shape, schema, profile, path, size_bytes, cell_seq, time"
+    db.execute(f"INSERT INTO datasets_keyed ({columns}) SELECT {columns} FROM datasets")
+    db.execute("DROP TABLE datasets")
+    db.execute("ALTER TABLE datasets_keyed RENAME TO datasets")
+    db.execute("CREATE INDEX idx_datasets_hash ON datasets (hash)")
+    db.table("data_checks").create(
+        {
+            "id": str,
+            "run_id": str,
+            "time": float,
+            "subject": str,
+            "subject_hash": str,
+            "context": str,
+            "baseline_run": str,
+            "baseline_dataset": str,
+            "baseline_hash": str,
+            "passed": int,
+            "problems": int,
+            "report": str,
+        },
+        pk="id",
+        not_null={"time", "passed"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("data_checks").create_index(["run_id", "time"])
+    db.table("data_checks").create_index(["baseline_run", "time"])
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
