@@ -252,10 +252,15 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def sweep_table(result: Mapping[str, Any]) -> str:
-    """The summary of a sweep for people: a row a point, its params and final metrics."""
+    """The summary of a sweep for people: a row a point, its params and final metrics
+    (not fit times and system load, which are no result; ``--format json`` has them)."""
+    from .autologging import is_clock_metric
+
     points = result["points"]
     params = list(dict.fromkeys(k for p in points for k in p["params"]))
-    metrics = list(dict.fromkeys(k for p in points for k in p.get("metrics") or {}))
+    metrics = list(
+        dict.fromkeys(k for p in points for k in p.get("metrics") or {} if not is_clock_metric(k))
+    )
     header = ["#", "run", "status", *params, *metrics]
     rows = []
     for point in points:
