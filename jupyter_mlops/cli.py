@@ -101,6 +101,16 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _home_expanded(path: str | None) -> str | None:
+    """A path option with ``~`` expanded, or a usage error (``~nobody`` has no home)."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).expanduser())
+    except RuntimeError as exc:
+        raise click.BadParameter(f"{path!r}: {exc}") from None
+
+
 # As many runs as anyone lists; far below SQLite's 64-bit integers.
 MAX_LIMIT = 1_000_000_000
 
@@ -145,7 +155,11 @@ def cli(ctx: click.Context, store_dir: Path | None) -> None:
 
 
 @cli.command("runs")
-@click.option("--notebook", help="Only runs of this notebook (a path).")
+@click.option(
+    "--notebook",
+    callback=lambda ctx, param, value: _home_expanded(value),
+    help="Only runs of this notebook (a path).",
+)
 @click.option(
     "--where",
     help='Filter, e.g. "metrics.acc > 0.9 and params.lr <= 0.01 and status = finished".',

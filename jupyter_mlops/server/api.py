@@ -8,6 +8,7 @@ are resolved and checked to lie inside the server's root folder.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -386,12 +387,20 @@ _replays_lock = threading.Lock()
 
 
 def _still_running(store: Store, replay_id: str) -> bool:
-    from .. import replays as replay
-
-    try:
-        return replay.get_replay(replay_id, store=store)["state"] == "running"
-    except MlopsError:  # deleted with its run
+    """Whether a replay this server started is running: its row says so and its process
+    (started by this server, so on this host) is alive."""
+    row = store.get_replay(replay_id)
+    if row is None or row["state"] != "running":  # finished, or deleted with its run
         return False
+    if not row.get("pid"):
+        return True  # its process is being started
+    try:
+        os.kill(int(row["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def replay_state(root: Path, replay_id: str) -> dict[str, Any]:
