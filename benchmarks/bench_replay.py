@@ -6,6 +6,9 @@ smoke run). Two numbers, each a ratio of medians over interleaved rounds:
 - replay overhead: ``replay(run)`` of the quickstart notebook (rebuild, fresh tracked kernel,
   comparison and verdict, the executed notebook stored) against a bare
   ``papermill.execute_notebook`` of the same notebook. Target: at most 1.15x.
+- confirmed replay: ``replay(run, confirm=True)`` of a notebook whose unseeded forest diverges
+  (so a second replay runs and the two are compared) against a bare Papermill run of it.
+  Target: at most 2.2x.
 - sweep speedup: ``jupyter mlops sweep`` of 8 points on 2 workers against the same command
   on 1 worker, for the quickstart notebook (a small model fit per point) and for a notebook
   whose points are nothing but a kernel's start-up. Target: at least 1.7x.
@@ -79,6 +82,65 @@ def bench_replay(work: Path, rounds: int) -> dict[str, Any]:
     }
 
 
+UNSEEDED_CELLS = [
+    "%load_ext jupyter_mlops\n%track start --name unseeded",
+    "from sklearn.datasets import load_breast_cancer\n"
+    "from sklearn.ensemble import RandomForestClassifier\n"
+    "X, y = load_breast_cancer(return_X_y=True)",
+    "forest = RandomForestClassifier(n_estimators=50)\n"
+    "forest.fit(X, y)\n"
+    "proba = forest.predict_proba(X)",
+    "%track metric mean_proba=float(proba[:, 1].mean())",
+    "%track end",
+]
+
+
+def bench_confirm(work: Path, rounds: int) -> dict[str, Any]:
+    """Median seconds of a bare Papermill run and of a confirmed replay of a diverging run."""
+    import nbformat
+    import papermill
+
+    import jupyter_mlops as mlops
+    from jupyter_mlops.replays import replay
+
+    notebook = work / "unseeded.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in UNSEEDED_CELLS]
+    nbformat.write(nb, notebook)
+
+    def bare() -> None:
+        os.environ["JUPYTER_MLOPS_NOTEBOOK"] = str(notebook)
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(work / "unseeded.out.ipynb"), cwd=str(work), progress_bar=False
+            )
+        finally:
+            os.environ.pop("JUPYTER_MLOPS_NOTEBOOK")
+
+    bare()  # the original run
+    original = mlops.get_run("unseeded").id
+    bare_times, confirm_times, found = [], [], []
+    for index in range(rounds):
+        for which in ("bare", "confirm") if index % 2 == 0 else ("confirm", "bare"):
+            start = time.perf_counter()
+            if which == "bare":
+                bare()
+                bare_times.append(time.perf_counter() - start)
+            else:
+                report = replay(original, confirm=True, progress=False)
+                confirm_times.append(time.perf_counter() - start)
+                found.append((report["verdict"], report.get("nondeterministic")))
+        log(f"  round {index + 1}: bare {bare_times[-1]:.2f} s, confirm {confirm_times[-1]:.2f} s")
+    bare_s, confirm_s = statistics.median(bare_times), statistics.median(confirm_times)
+    return {
+        "bare_papermill_s": round(bare_s, 3),
+        "confirmed_replay_s": round(confirm_s, 3),
+        "confirm_overhead": round(confirm_s / bare_s, 3),
+        "verdicts": sorted({f"{verdict}, nondeterministic={flag}" for verdict, flag in found}),
+    }
+
+
 def tiny_notebook(work: Path) -> Path:
     """A notebook whose one cell takes milliseconds: a sweep of it is all kernel start-up."""
     import nbformat
@@ -140,6 +202,8 @@ def main() -> None:
     try:
         log("replay against bare papermill (quickstart notebook)")
         replay_result = bench_replay(work, rounds)
+        log("replay --confirm of a diverging run against bare papermill")
+        confirm_result = bench_confirm(work, rounds)
         points, sweep_rounds = (2, 1) if args.quick else (8, 3)
         log("sweep of the quickstart notebook, 2 workers against 1")
         sweeps = [bench_sweep(work / "quickstart.ipynb", points, sweep_rounds)]
@@ -150,7 +214,7 @@ def main() -> None:
 
         close_all()
         shutil.rmtree(work, ignore_errors=True)
-    result = {"replay": replay_result, "sweeps": sweeps}
+    result = {"replay": replay_result, "confirm": confirm_result, "sweeps": sweeps}
     if args.json:
         print(json.dumps(result))
         return
@@ -159,6 +223,12 @@ def main() -> None:
         f"{'replay vs bare papermill (s)':<44}{replay_result['replay_s']:>8.2f}"
         f"{replay_result['bare_papermill_s']:>10.2f}{replay_result['replay_overhead']:>7.2f}x"
         "  <= 1.15x"
+    )
+    print(
+        f"{'replay --confirm vs bare papermill (s)':<44}"
+        f"{confirm_result['confirmed_replay_s']:>8.2f}"
+        f"{confirm_result['bare_papermill_s']:>10.2f}{confirm_result['confirm_overhead']:>7.2f}x"
+        "  <= 2.2x"
     )
     for sweep_result in sweeps:
         label = f"sweep {sweep_result['notebook']} x{sweep_result['points']}, 2 vs 1 worker (s)"

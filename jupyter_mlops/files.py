@@ -30,6 +30,9 @@ _installed = False
 _install_lock = threading.Lock()
 _get_ident = threading.get_ident
 _SYSTEM = ("/proc", "/dev", "/sys", "/etc", "/run")
+# A cell that reads a folder of images one by one records the first ten thousand: the writer
+# hashes every one of them, and a replay needs only the one that changed.
+MAX_FILES = 10_000
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
@@ -98,6 +101,8 @@ class Opened:
             if full in read or full in written or _left_out(full, excluded):
                 continue
             (written if _writes(mode, flags) else read)[full] = None
+            if len(read) + len(written) >= MAX_FILES:
+                break
         return read, written
 
 

@@ -149,10 +149,10 @@ def replay(
     if mode == "file" and execution.notebook is not None:
         # Papermill added its parameters cell: name failing cells as they ran.
         layout["first_lines"] = [_first_line(dict(cell)) for cell in execution.notebook.cells]
-    replayed = runs.get_run(execution.run_id, store=store)
+    replayed = runs.get_run(execution.run_id, store=store).to_dict(full=True)
     report = judge(
         original,
-        replayed.to_dict(full=True),
+        replayed,
         record=record,
         mode=mode,
         layout=layout,
@@ -170,7 +170,7 @@ def replay(
         duration += second.duration
         confirm_verdict(
             report,
-            replayed.to_dict(full=True),
+            replayed,
             runs.get_run(second.run_id, store=store).to_dict(full=True),
             failed=second.failure is not None,
             rtol=rtol,
