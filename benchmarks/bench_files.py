@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     args = parser.parse_args(argv)
-    rounds, cells, file_rounds, file_cells = (3, 30, 2, 2) if args.quick else (15, 200, 8, 4)
+    rounds, cells, file_rounds, file_cells = (3, 30, 2, 2) if args.quick else (15, 200, 25, 6)
 
     with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp_name:
         tmp = Path(tmp_name)
