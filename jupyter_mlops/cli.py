@@ -571,6 +571,100 @@ def check_command(
     sys.exit(0 if result["passed"] else 1)
 
 
+def tracking_uri_option(command: F) -> F:
+    """The shared ``--tracking-uri`` and ``--experiment`` options of MLflow export and import."""
+    command = click.option(
+        "--experiment",
+        help="MLflow experiment name (export default: each run's notebook name; "
+        "import default: every experiment).",
+    )(command)
+    return click.option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="The MLflow tracking server, e.g. http://mlflow.example:5000 "
+        "(default: MLFLOW_TRACKING_URI).",
+    )(command)
+
+
+@cli.command("import")
+@click.argument("source", metavar="STORE_DIR|mlflow")
+@tracking_uri_option
+@format_option
+@click.pass_context
+@friendly_errors
+def import_command(
+    ctx: click.Context,
+    source: str,
+    tracking_uri: str | None,
+    experiment: str | None,
+    output_format: str,
+) -> None:
+    """Copy runs into this store: from another store (STORE_DIR: a .mlops folder or the folder
+    holding it), or with `import mlflow --tracking-uri URI` from an MLflow server.
+
+    Runs already here are left as they are, so importing again changes nothing; each copied
+    run keeps its origin.
+    """
+    from .store import open_store
+
+    directory = ctx.obj.get("store_dir") if ctx.obj else None
+    store = open_store(Path(directory) if directory else None)
+    if source == "mlflow":
+        from .mlflow_bridge import import_mlflow, mlflow_text
+
+        result = import_mlflow(tracking_uri, experiment=experiment, store=store)
+        text = mlflow_text(result)
+    else:
+        from .merge import import_store, import_text
+
+        result = import_store(source, store=store)
+        text = import_text(result)
+    if output_format == "json":
+        _emit_json(result)
+    else:
+        click.echo(text)
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Send runs elsewhere: `export mlflow` to an MLflow tracking server."""
+
+
+@export_group.command("mlflow")
+@tracking_uri_option
+@click.option("--where", help="Only runs matching this filter (as `runs --where`).")
+@click.option("--progress/--no-progress", default=True, help="A progress bar over the runs.")
+@format_option
+@click.pass_context
+@friendly_errors
+def export_mlflow_command(
+    ctx: click.Context,
+    tracking_uri: str | None,
+    experiment: str | None,
+    where: str | None,
+    progress: bool,
+    output_format: str,
+) -> None:
+    """Export runs to an MLflow tracking server through MLflow's own client: params, metric
+    series, tags, datasets, artifacts, cells, executed notebooks and replay verdicts.
+
+    Exporting again updates the MLflow runs made before instead of making new ones.
+    """
+    from .mlflow_bridge import export_mlflow, mlflow_text
+
+    result = export_mlflow(
+        tracking_uri,
+        experiment=experiment,
+        where=where,
+        progress=progress,
+        store=_store(ctx),
+    )
+    if output_format == "json":
+        _emit_json(result)
+    else:
+        click.echo(mlflow_text(result))
+
+
 def main() -> None:
     """Entry point of the ``jupyter-mlops`` script."""
     from .execute import skip_slow_optional_imports

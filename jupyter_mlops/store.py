@@ -1170,6 +1170,243 @@ class Store:
             yield from self.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
 
 
+# -- copying runs between stores; the runs each run is on an MLflow server ---------------------
+
+# Tables whose rows belong to one run and are copied with it (besides its metric points); their
+# keys make a second copy of a row a duplicate, which is ignored.
+_COPIED_WITH_RUN = (
+    "params",
+    "tags",
+    "latest_metrics",
+    "cells",
+    "datasets",
+    "artifacts",
+    "data_checks",
+)
+
+
+def import_runs(
+    store: Store, source: Path, origin: str, run_ids: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Copy the runs of another store's file that this store does not have, with every row
+    that belongs to them, their environments and replays, in one transaction; returns the
+    ids copied, how many were already here, and the artifact hashes whose blobs to copy."""
+    if store.read_only:
+        raise StoreReadOnlyError(str(store.path))
+    if not source.is_file():
+        raise StoreNotFoundError(str(source.parent))
+    store.flush()
+    uri = "file:" + urllib.parse.quote(str(source.resolve())) + "?mode=ro"
+    with store._lock:
+        conn = store.conn
+        try:
+            conn.execute("ATTACH DATABASE ? AS source", (uri,))
+        except (sqlite3.Error, StoreError) as exc:
+            raise _source_fault(exc, source) from exc
+        try:
+            try:
+                version = conn.execute("PRAGMA source.user_version").fetchone()[0]
+                tables = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT name FROM source.sqlite_master WHERE type = 'table'"
+                    )
+                }
+            except (sqlite3.DatabaseError, StoreError) as exc:
+                raise _source_fault(exc, source) from exc
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    str(source),
+                    f"the store {source} has schema version {version}, newer than this "
+                    f"jupyter-mlops understands ({SCHEMA_VERSION}); upgrade jupyter-mlops "
+                    "to import it",
+                )
+            if "runs" not in tables:
+                raise StoreError(
+                    str(source), f"{source} is not a jupyter-mlops store (it has no runs)"
+                )
+            return _copy_runs(store, conn, tables, origin, run_ids)
+        finally:
+            conn.execute("DETACH DATABASE source")
+
+
+def _source_fault(exc: BaseException, source: Path) -> StoreError:
+    """A fault met reading another store's file, naming that file (the connection names its
+    own store in the errors it translates)."""
+    cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
+    return store_fault(cause, source) or StoreError(
+        str(source), f"cannot read the store {source}: {cause}"
+    )
+
+
+def _copy_runs(
+    store: Store,
+    conn: sqlite3.Connection,
+    tables: set[str],
+    origin: str,
+    run_ids: Sequence[str] | None,
+) -> dict[str, Any]:
+    def shared_columns(table: str) -> list[str]:
+        theirs = {row[1] for row in conn.execute(f"PRAGMA source.table_info({_column(table)})")}
+        ours = [row[1] for row in conn.execute(f"PRAGMA main.table_info({_column(table)})")]
+        return [name for name in ours if name in theirs]
+
+    imported = "(SELECT id FROM temp.imported)"
+
+    def copy(table: str, condition: str) -> int:
+        """Copy the rows of a table that meet a condition and are not here yet."""
+        listed = ", ".join(shared_columns(table))
+        return int(
+            conn.execute(
+                f"INSERT OR IGNORE INTO main.{table} ({listed}) SELECT {listed}"
+                f" FROM source.{table} WHERE {condition}"
+            ).rowcount
+        )
+
+    with store.transaction():
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS imported (id TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.imported")
+        wanted = ""
+        if run_ids is not None:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.wanted")
+            conn.executemany(
+                "INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(i,) for i in run_ids]
+            )
+            wanted = " AND id IN (SELECT id FROM temp.wanted)"
+        conn.execute(
+            "INSERT INTO temp.imported SELECT id FROM source.runs"
+            f" WHERE id NOT IN (SELECT id FROM main.runs){wanted}"
+        )
+        copied = [row[0] for row in conn.execute("SELECT id FROM temp.imported ORDER BY id")]
+        offered = conn.execute(f"SELECT count(*) FROM source.runs WHERE 1{wanted}").fetchone()[0]
+        counts: dict[str, int] = {}
+        if copied:
+            columns = [c for c in shared_columns("runs") if c != "origin"]
+            listed = ", ".join(columns)
+            # A run keeps the first origin it was given: copied on, it still names where it ran.
+            first_origin = "COALESCE(origin, ?)" if "origin" in shared_columns("runs") else "?"
+            conn.execute(
+                f"INSERT INTO main.runs ({listed}, origin) SELECT {listed}, {first_origin}"
+                " FROM source.runs WHERE id IN (SELECT id FROM temp.imported)",
+                (origin,),
+            )
+            for table in ("metrics", *_COPIED_WITH_RUN):
+                if table in tables:
+                    # Metric points keep their logging order (rowid), which series are read in.
+                    order = " ORDER BY rowid" if table == "metrics" else ""
+                    counts[table] = copy(table, f"run_id IN {imported}{order}")
+            counts["environments"] = copy(
+                "environments", f"id IN (SELECT env_id FROM source.runs WHERE id IN {imported})"
+            )
+        if "replays" in tables:
+            # Replays of a copied run, or that made one.
+            counts["replays"] = copy(
+                "replays", f"original_id IN {imported} OR replay_run_id IN {imported}"
+            )
+        hashes = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT hash FROM source.artifacts"
+                " WHERE run_id IN (SELECT id FROM temp.imported) AND hash IS NOT NULL"
+            )
+        ]
+    return {
+        "runs": copied,
+        "already_here": offered - len(copied),
+        "rows": counts,
+        "blobs": hashes,
+    }
+
+
+def mlflow_links(
+    store: Store, tracking_uri: str, run_ids: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The MLflow run each run is on at a tracking server: run id -> mlflow_run_id,
+    experiment_id, direction (export or import) and what was sent (decoded)."""
+    store.flush()
+    sql = (
+        "SELECT run_id, mlflow_run_id, experiment_id, direction, sent FROM mlflow_runs"
+        " WHERE tracking_uri = ?"
+    )
+    rows = list(store.conn.execute(sql, (tracking_uri,)))
+    wanted = None if run_ids is None else set(run_ids)
+    return {
+        run_id: {
+            "mlflow_run_id": mlflow_id,
+            "experiment_id": experiment,
+            "direction": direction,
+            "sent": json.loads(sent) if sent else {},
+        }
+        for run_id, mlflow_id, experiment, direction, sent in rows
+        if wanted is None or run_id in wanted
+    }
+
+
+def set_mlflow_link(
+    store: Store,
+    run_id: str,
+    tracking_uri: str,
+    mlflow_run_id: str,
+    experiment_id: str,
+    direction: str,
+    sent: dict[str, Any],
+) -> None:
+    """Remember which MLflow run a run is on at a tracking server, and what was sent there."""
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO mlflow_runs (run_id, tracking_uri, mlflow_run_id,"
+            " experiment_id, direction, sent, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                tracking_uri,
+                mlflow_run_id,
+                experiment_id,
+                direction,
+                json.dumps(sent),
+                time.time(),
+            ),
+        )
+
+
+def metric_points(store: Store, run_id: str) -> dict[str, list[tuple[int, float, float]]]:
+    """Every point of every metric of a run, in logging order: key -> [(step, value, time)]."""
+    store.flush()
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    cursor = store.conn.execute(
+        "SELECT key, step, value, time FROM metrics WHERE run_id = ? ORDER BY rowid", (run_id,)
+    )
+    for key, step, value, at in cursor:
+        out.setdefault(key, []).append((step, _metric_value(value), at))
+    return out
+
+
+def insert_imported_run(
+    store: Store,
+    row: dict[str, Any],
+    params: dict[str, str],
+    tags: dict[str, str],
+    metrics: Sequence[tuple[str, int, float | None, float]],
+) -> None:
+    """Create a run brought from elsewhere, with its params (JSON text), tags and metric
+    points (key, step, value, time), in one transaction."""
+    with store.transaction() as conn:
+        _insert(conn, "runs", _encode_run(row))
+        run_id = row["id"]
+        if tags:
+            store._put_tags(run_id, tags)
+        conn.executemany(
+            "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+            [(run_id, key, value) for key, value in params.items()],
+        )
+        points: list[tuple[str, str, int, float | None, float, int | None]] = [
+            (run_id, key, step, value, at, None) for key, step, value, at in metrics
+        ]
+        if points:
+            conn.executemany(_INSERT_METRIC, points)
+            _upsert_latest(conn, points)
+
+
 # -- schema ----------------------------------------------------------------------------------
 
 
