@@ -75,6 +75,8 @@ SPIKE, DIP = 123_457, 777_777
         ("limit", "1e3"),
         ("limit", "\u0663"),  # an Arabic-Indic three: int() takes it, the API does not
         ("offset", "9" * 5_000),
+        ("offset", "--5"),
+        ("limit", "1_0"),
     ],
 )
 async def test_page_numbers_out_of_range_are_400s(
@@ -84,6 +86,25 @@ async def test_page_numbers_out_of_range_are_400s(
     code, body = await get_json(jp_fetch, "runs", params={name: value})
     assert_error(code, body, 400, "invalid_value")
     assert body["message"].startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("notebook", "n" * 5_000), ("status", "x," * 3_000)],
+)
+async def test_bad_text_arguments_are_400s(
+    jp_fetch: Any, store: Store, name: str, value: str
+) -> None:
+    make_run(store, "one")
+    code, body = await get_json(jp_fetch, "runs", params={name: value})
+    assert_error(code, body, 400, "invalid_value")
+    assert body["message"].startswith(f"{name}: ")
+
+
+async def test_a_nul_in_a_notebook_path_matches_nothing(jp_fetch: Any, store: Store) -> None:
+    make_run(store, "one")
+    code, body = await get_json(jp_fetch, "runs", params={"notebook": "a\x00b.ipynb"})
+    assert code == 200 and body["runs"] == [] and body["total"] == 0
 
 
 async def test_an_offset_past_the_end_is_an_empty_page(jp_fetch: Any, store: Store) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +47,7 @@ ROOT_SETTING = "jupyter_mlops_root"
 # Text in a query argument, and a request body: far above what the sidebar sends.
 MAX_TEXT = 4_096
 MAX_BODY_BYTES = 1_048_576
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,20}")
 
 T = TypeVar("T")
 # One worker: the store's SQLite connection is used by one thread at a time, in order. No
@@ -146,7 +148,7 @@ class MlopsHandler(APIHandler):
             return default
         text = value.strip()
         # ASCII digits only, and few of them: int() would take "٣" or a million digits.
-        if not (len(text) <= 20 and text.lstrip("+-").isascii() and text.lstrip("+-").isdigit()):
+        if not _WHOLE_NUMBER.fullmatch(text):
             raise api.ApiError(
                 400, "invalid_value", f"{name}: {value[:40]!r} is not a whole number"
             )
