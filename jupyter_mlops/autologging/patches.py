@@ -302,8 +302,17 @@ def _fit_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, dict[s
             if hasattr(value, "__len__")
             else None
         )
-        out[name] = {"hash": _data_hash(value, shape), "shape": shape, "id": id(value)}
+        out[name] = {"hash": _data_hash(value, shape), "shape": shape, "ref": _reference(value)}
     return out
+
+
+def _reference(value: Any) -> Callable[[], Any]:
+    """A weak reference where the type takes one (the data may be freed before the cell
+    ends, and its id reused): the variable that holds it is looked up then."""
+    try:
+        return weakref.ref(value)
+    except TypeError:
+        return lambda: None  # a list: no variable is named for it
 
 
 def _data_hash(value: Any, shape: Any) -> str:

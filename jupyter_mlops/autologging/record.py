@@ -139,7 +139,8 @@ def _record_fits(run: runs.Run, state: RunState, fits: list[Fit], names: _Names)
             data: dict[str, Any] = {"hash": info["hash"]}
             if info["shape"] is not None:
                 data["shape"] = list(info["shape"])
-            held = names.of_id(info["id"])
+            value = info["ref"]()
+            held = names.of(value) if value is not None else None
             if held is not None:
                 data["variable"] = held
             if info["hash"] in datasets:
