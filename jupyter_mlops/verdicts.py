@@ -17,6 +17,7 @@ from typing import Any
 from . import run as runs
 from .cellcode import Nondeterminism, Site, cell_names, parse_cell
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, diff_runs
+from .linearity import cell_label
 
 __all__ = [
     "REPRODUCED",
@@ -146,7 +147,7 @@ def confirm_verdict(
     differs = any(
         position is None or d["position"] <= position for d in diff["cells"]["differences"]
     ) or any(not m["within_tolerance"] for m in diff["metrics"].values())
-    where = f"cell {position}" if position else "the metrics"
+    where = _where(cell) if cell else "the metrics"
     report["confirmation"] = {
         "replay_run": {"id": second["id"], "name": second["name"]},
         "agree": not differs and not failed,
@@ -191,7 +192,8 @@ def likely_causes(
             (
                 score,
                 f"the input file {shown} changed since the original run "
-                f"({before[:8]}… → {after[:8]}…); cell {position} reads it",
+                f"({before[:8]}… → {after[:8]}…); "
+                f"{_label_at(original.get('cells') or [], position)} reads it",
             )
         )
     for name, (hash_a, hash_b) in diff["datasets"].items():
@@ -212,7 +214,7 @@ def likely_causes(
             (
                 92,
                 "the saved notebook differs from what the original run executed "
-                f"(cell {first_cell['position']})",
+                f"({_where(first_cell)})",
             )
         )
     ranked.extend(_randomness_causes(original.get("cells") or [], evidence, first_cell))
@@ -338,7 +340,7 @@ def _divergence_summary(
     first = report["first_cell"]
     parts = []
     if first is not None:
-        parts.append(f"Diverged at cell {first['position']} ({_quote(first)}): {_what(first)}.")
+        parts.append(f"Diverged at {_where(first)} ({_quote(first)}): {_what(first)}.")
     else:
         parts.append("Diverged.")
     if metrics_out:
@@ -376,7 +378,7 @@ def _what(first: dict[str, Any]) -> str:
 
 def _failure_summary(failure: dict[str, Any]) -> str:
     cell = failure.get("cell")
-    where = f"cell {cell['position']} ({_quote(cell)})" if cell else "a cell"
+    where = f"{_where(cell)} ({_quote(cell)})" if cell else "a cell"
     if failure["kind"] == "error":
         return f"Failed at {where}: {failure['error']}: {failure['message']}".rstrip(": ")
     if failure["kind"] == "timeout":
@@ -411,7 +413,12 @@ def _failed_cell(
     first_lines = layout.get("first_lines") or []
     first_line = first_lines[index] if index < len(first_lines) else ""
     if layout["mode"] == "file":
-        return {"position": index + 1, "first_line": first_line, "notebook_cell": index + 1}
+        return {
+            "position": index + 1,
+            "first_line": first_line,
+            "notebook_cell": index + 1,
+            "label": failure.get("cell_label"),
+        }
     prelude = layout["prelude"]
     if index < prelude:
         return {"position": index + 1, "prelude": True, "first_line": first_line}
@@ -420,7 +427,12 @@ def _failed_cell(
     if position is None:
         return None
     cell = cells[position - 1]
-    return {"position": position, "seq": cell["seq"], "first_line": _first_line(cell)}
+    return {
+        "position": position,
+        "seq": cell["seq"],
+        "first_line": _first_line(cell),
+        "label": cell_label(cell),
+    }
 
 
 def _metric_cell(
@@ -435,7 +447,7 @@ def _metric_cell(
                 "position": position,
                 "reasons": ["metric"],
                 "data": [],
-                "a": {"seq": seq, "first_line": _first_line(cell)},
+                "a": {"seq": seq, "first_line": _first_line(cell), "label": cell_label(cell)},
                 "b": None,
             }
     return None
@@ -485,7 +497,7 @@ def _randomness_causes(
                 score = 60 if names & reads else 50
             if site.kind == "random_state_sometimes":
                 score -= 15  # below any site that surely draws
-            text = f"cell {position}: `{site.text}` {_SITE_WORDS[site.kind]}"
+            text = f"{_label_at(cells, position)}: `{site.text}` {_SITE_WORDS[site.kind]}"
             found.append((score, -position, text))
     found.sort(key=lambda item: (-item[0], item[1]))
     return [(score, text) for score, _, text in found[:_MAX_SITE_CAUSES]]
@@ -521,7 +533,8 @@ def _unrecorded_files(
             if "\n" not in node.value and path.is_file() and str(path.resolve()) not in recorded:
                 named.append(node.value)
     return [
-        f"cell {position} reads {name}, which no dataset records, so whether it changed is not "
+        f"{_label_at(cells, position)} reads {name}, which no dataset records, so whether it "
+        "changed is not "
         f"known (record it with %track data {name})"
         for name in dict.fromkeys(named)
     ][:2]
@@ -538,8 +551,21 @@ def _display_path(path: str | None, record: runs.RunRecord) -> str | None:
     return path
 
 
+def _label_at(cells: list[dict[str, Any]], position: int) -> str:
+    """The original's cell at a position in run order (1-based), as every door names it."""
+    return cell_label(cells[position - 1]) if 0 < position <= len(cells) else f"cell {position}"
+
+
+def _where(cell: dict[str, Any]) -> str:
+    """A cell as every door names it (``cell 4 [7]``), from a difference or a failed cell."""
+    label = cell.get("label") or (cell.get("a") or {}).get("label")
+    return str(label) if label else f"cell {cell['position']}"
+
+
 def _quote(cell: dict[str, Any]) -> str:
-    line = cell.get("first_line") or (cell.get("a") or {}).get("first_line") or ""
+    side = cell.get("a") or {}
+    line = cell.get("line") or cell.get("first_line") or side.get("line") or side.get("first_line")
+    line = line or ""
     if cell.get("prelude"):
         return "run before the tracked run started"
     return f"`{line}`" if line else "an empty cell"
@@ -597,7 +623,7 @@ def report_text(report: Mapping[str, Any]) -> str:
         lines.append(f"cells that differ: {len(differing)} of {count}")
         for d in differing[:5]:
             first = (d.get("a") or d.get("b") or {}).get("first_line", "")
-            lines.append(f"  cell {d['position']}: {', '.join(d['reasons'])}  `{first}`")
+            lines.append(f"  {_where(d)}: {', '.join(d['reasons'])}  `{first}`")
         if len(differing) > 5:
             lines.append(f"  … and {len(differing) - 5} more")
     if diff.get("packages"):

@@ -138,10 +138,10 @@ def test_unseeded_random_numbers_diverge_and_the_verdict_names_the_cell(
     assert report["first_cell"]["position"] == 3
     assert report["first_cell"]["data"] == ["noise"]
     assert report["causes"][0] == (
-        "cell 3: `np.random.rand(5)` draws from numpy's global generator, which nothing seeds "
+        "cell 3 [3]: `np.random.rand(5)` draws from numpy's global generator, which nothing seeds "
         "before it (np.random.seed)"
     )
-    assert report["summary"].startswith("Diverged at cell 3 (`noise = np.random.rand(5)`)")
+    assert report["summary"].startswith("Diverged at cell 3 [3] (`noise = np.random.rand(5)`)")
     assert "total" in report["comparison"]["metrics"]
 
 
@@ -166,7 +166,7 @@ def test_a_data_file_changed_after_the_run_diverges_and_names_the_file(
     assert "frame" in report["first_cell"]["data"]
     # The file the cell read, with its hashes; the dataset recording the same file adds nothing.
     assert report["causes"][0].startswith("the input file data.csv changed since the original run")
-    assert report["causes"][0].endswith("; cell 2 reads it")
+    assert report["causes"][0].endswith("; cell 2 [2] reads it")
     assert not any("the data file" in cause for cause in report["causes"])
     assert "Likely cause: the input file data.csv changed" in report["summary"]
 
@@ -193,7 +193,7 @@ def test_a_file_read_outside_python_that_changed_is_named_as_unknown(
     assert report["verdict"] == "diverged"
     assert report["first_cell"]["position"] == 2
     assert report["causes"] == [
-        "cell 2 reads values.txt, which no dataset records, so whether it changed is not known"
+        "cell 2 [2] reads values.txt, which no dataset records, so whether it changed is not known"
         " (record it with %track data values.txt)"
     ]
 
@@ -220,7 +220,7 @@ def test_a_replay_whose_file_is_gone_fails_and_names_the_error(
     assert report["failure"]["error"] == "FileNotFoundError"
     assert report["failure"]["cell"]["position"] == 3
     assert report["summary"].startswith(
-        "Failed at cell 3 (`frame = pd.read_csv('data.csv')`): FileNotFoundError:"
+        "Failed at cell 3 [3] (`frame = pd.read_csv('data.csv')`): FileNotFoundError:"
     )
     assert "data.csv" in report["summary"]
     assert "a file the run read is gone or has moved" in report["causes"]
@@ -245,7 +245,7 @@ def test_a_kernel_killed_mid_replay_is_reported_as_such(
     report = replay("dies", progress=False)
     assert report["verdict"] == "failed"
     assert report["failure"]["kind"] == "kernel died"
-    assert report["summary"].startswith("Failed: the kernel died while running cell 2")
+    assert report["summary"].startswith("Failed: the kernel died while running cell 2 [2]")
     assert mlops.get_run(report["replay_run"]["id"]).status == "crashed"
 
 
@@ -264,7 +264,7 @@ def test_a_cell_over_its_timeout_fails_as_a_timeout(
     report = replay("slow", timeout=3, progress=False)
     assert report["verdict"] == "failed"
     assert report["failure"]["kind"] == "timeout"
-    assert report["summary"].startswith("Failed: cell 2 (`import pathlib, time`) timed out")
+    assert report["summary"].startswith("Failed: cell 2 [2] (`import pathlib, time`) timed out")
 
 
 def test_an_out_of_order_session_reproduces_recorded_but_not_from_the_file(

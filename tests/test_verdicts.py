@@ -67,14 +67,14 @@ def run_and_edit_sales(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (
             "search_unseeded",
-            "cell 4: `RandomizedSearchCV(forest, grid, n_iter=5, cv=3)` has no random_state",
+            "cell 4 [4]: `RandomizedSearchCV(forest, grid, n_iter=5, cv=3)` has no random_state",
         ),
         # Before the scaled logistic regression whose solver may not draw at all.
-        ("kfold_shuffle", "cell 4: `KFold(n_splits=5, shuffle=True)` has no random_state"),
+        ("kfold_shuffle", "cell 4 [4]: `KFold(n_splits=5, shuffle=True)` has no random_state"),
         # After a seeded split: one seeded call seeds that call only, and is no cause itself.
         (
             "forest_after_seeded_split",
-            "cell 4: `RandomForestClassifier(n_estimators=25)` has no random_state",
+            "cell 4 [4]: `RandomForestClassifier(n_estimators=25)` has no random_state",
         ),
     ],
 )
@@ -102,7 +102,8 @@ def test_set_order_and_text_hashes_are_named_when_no_hash_seed_was_fixed(
     assert report["verdict"] == "diverged"
     assert report["first_cell"]["position"] == position
     cause = report["causes"][0]
-    assert cause.startswith(f"cell {position}: `{line}` ")
+    assert cause.startswith(f"{report['first_cell']['label']}: `{line}` ")
+    assert report["first_cell"]["label"].startswith(f"cell {position} ")
     assert "PYTHONHASHSEED was not fixed in the original run" in cause
     # The replay's hash seed was as random as the original's: no variable changed.
     assert not any(c.startswith("PYTHONHASHSEED changed") for c in report["causes"])
@@ -127,7 +128,7 @@ def test_the_one_edited_csv_of_three_is_named(
     assert report["first_cell"]["position"] == 3
     first = report["causes"][0]
     assert first.startswith("the input file data/b.csv changed since the original run (")
-    assert first.endswith("; cell 3 reads it")
+    assert first.endswith("; cell 3 [3] reads it")
     assert not any("a.csv" in c or "c.csv" in c for c in report["causes"])
 
 
@@ -153,7 +154,7 @@ def test_confirm_tells_a_nondeterministic_cell(
     assert report["nondeterministic"] is True
     assert report["confirmation"]["agree"] is False
     assert report["summary"].endswith(
-        "A second replay differs from the first at cell 4 too: "
+        "A second replay differs from the first at cell 4 [4] too: "
         "the cell is nondeterministic in itself."
     )
 
@@ -182,7 +183,7 @@ def test_a_divergence_with_no_cause_in_the_code_is_replayed_again_by_itself(
     assert report["verdict"] == "diverged"
     assert report["nondeterministic"] is True
     assert report["causes"] == [
-        "cell 3 gives a different result in every process (two replays differ there), "
+        "cell 3 [3] gives a different result in every process (two replays differ there), "
         "from a source its code does not show"
     ]
     assert "No likely cause was found" not in report["summary"]
