@@ -40,8 +40,6 @@ __all__ = [
 
 MODES = ("recorded", "file")
 DEFAULT_KERNEL = "python3"
-# A background replay's process starts a moment after its row: not a reused pid.
-_SPAWN_SLACK_S = 10.0
 
 
 def replay(
@@ -354,7 +352,7 @@ def get_replay(replay_id: str, *, store: Store | None = None) -> dict[str, Any]:
         row["state"] == "running"
         and row.get("pid")
         and row.get("host") == runs._HOST
-        and not runs._pid_alive(int(row["pid"]), (row.get("start_time") or 0) + _SPAWN_SLACK_S)
+        and not runs._pid_alive(int(row["pid"]))
     ):
         log = store.directory / "replays" / f"{replay_id}.log"
         tail = _last_line(log)
