@@ -151,11 +151,12 @@ class _RunHooks:
 
     def ending(self, run: runs.Run) -> None:
         try:
-            from .record import last_namespace
+            from .record import last_namespace, link_datasets
 
             namespace = last_namespace() or _main_namespace()
             if patches.pending.fits or patches.pending.scores:
                 cell_ended(run, "", None, namespace)
+            link_datasets(run)
             if settings.models:
                 from .models import save_final_models
 

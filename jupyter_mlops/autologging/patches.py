@@ -12,7 +12,6 @@ through; so does every call while autologging is off or no run is active.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.abc
 import importlib.machinery
@@ -76,9 +75,8 @@ class _Pending:
     def __init__(self) -> None:
         self.fits: list[Fit] = []
         self.scores: list[Score] = []
-        # (id, shape) -> (weak reference, hash): the same data fitted again in a cell is
-        # hashed once; the weak reference tells a reused id from the same object.
-        self.hashes: dict[tuple[int, Any], tuple[Any, str]] = {}
+        # id -> hash, shape and weak reference of data fitted on in this cell.
+        self.hashes: dict[int, dict[str, Any]] = {}
         self.overflow: Callable[[], None] | None = None
 
     def clear(self) -> None:
@@ -288,39 +286,37 @@ def _score_wrapper(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
 
 
 def _fit_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Content hash and shape of ``X`` and ``y`` (hashed once a cell per object)."""
+    """Content hash, shape and a weak reference of ``X`` and ``y``."""
     out: dict[str, dict[str, Any]] = {}
-    for index, name in enumerate(("X", "y")):
-        value = args[index] if len(args) > index else kwargs.get(name)
-        if value is None:
-            continue
-        shape = getattr(value, "shape", None)
-        shape = (
-            tuple(shape)
-            if shape is not None
-            else (len(value),)
-            if hasattr(value, "__len__")
-            else None
-        )
-        out[name] = {"hash": _data_hash(value, shape), "shape": shape, "ref": _reference(value)}
+    count = len(args)
+    for index, name in ((0, "X"), (1, "y")):
+        value = args[index] if count > index else kwargs.get(name)
+        if value is not None:
+            out[name] = _data_info(value)
     return out
 
 
-def _reference(value: Any) -> Callable[[], Any]:
-    """A weak reference where the type takes one (the data may be freed before the cell
-    ends, and its id reused): the variable that holds it is looked up then."""
+def _data_info(value: Any) -> dict[str, Any]:
+    """One piece of data, hashed once a cell: the same object with the same shape again
+    costs a dict lookup. The weak reference tells a reused id from the same object, and
+    names the variable that holds the data when the cell ends (if it still lives)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        shape = tuple(shape)
+    elif hasattr(value, "__len__"):
+        shape = (len(value),)
+    cached = pending.hashes.get(id(value))
+    if cached is not None and cached["ref"]() is value and cached["shape"] == shape:
+        return cached
     try:
-        return weakref.ref(value)
+        reference: Callable[[], Any] = weakref.ref(value)
     except TypeError:
-        return lambda: None  # a list: no variable is named for it
+        reference = _no_reference  # a list: not cached, and no variable is named for it
+    info = {"hash": hashing.content_hash(value), "shape": shape, "ref": reference}
+    if reference is not _no_reference:
+        pending.hashes[id(value)] = info
+    return info
 
 
-def _data_hash(value: Any, shape: Any) -> str:
-    key = (id(value), shape)
-    cached = pending.hashes.get(key)
-    if cached is not None and cached[0]() is value:
-        return cached[1]
-    digest = hashing.content_hash(value)
-    with contextlib.suppress(TypeError):  # a list or tuple: no weak reference, no cache
-        pending.hashes[key] = (weakref.ref(value), digest)
-    return digest
+def _no_reference() -> None:
+    return None

@@ -24,6 +24,7 @@ from .patches import Fit, Score
 
 __all__ = [
     "last_namespace",
+    "link_datasets",
     "log_params_kept",
     "plain_value",
     "record_cell",
@@ -45,6 +46,7 @@ class RunState:
         self.metric_keys: set[str] = set()
         self.param_keys: set[str] = set()
         self.models: dict[str, Any] = {}
+        self.data_params: dict[str, dict[str, Any]] = {}
         self.namespace: Any = None
 
 
@@ -127,7 +129,6 @@ def _record_fits(run: runs.Run, state: RunState, fits: list[Fit], names: _Names)
         _log_metric(run, state, name + FIT_TIME_SUFFIX, fit.duration)
     if not last:
         return
-    datasets = {row["hash"]: row["name"] for row in run.store.datasets(run.id)}
     params: dict[str, Any] = {}
     for name, fit in last.items():
         estimator = fit.estimator
@@ -143,12 +144,26 @@ def _record_fits(run: runs.Run, state: RunState, fits: list[Fit], names: _Names)
             held = names.of(value) if value is not None else None
             if held is not None:
                 data["variable"] = held
-            if info["hash"] in datasets:
-                data["dataset"] = datasets[info["hash"]]
-            params[f"{name}.{arg}"] = data
+            params[f"{name}.{arg}"] = state.data_params[f"{name}.{arg}"] = data
         if hasattr(estimator, "cv_results_"):
             _record_search(run, state, name, estimator, params)
     log_params_kept(run, state, params)
+
+
+def link_datasets(run: runs.Run) -> None:
+    """Name the run's dataset beside each ``X`` and ``y`` it has the content hash of (once,
+    as the run ends: reading datasets writes the store's buffered rows first)."""
+    state = run_state(run)
+    if not state.data_params:
+        return
+    datasets = {row["hash"]: row["name"] for row in run.store.datasets(run.id)}
+    linked = {
+        key: {**data, "dataset": datasets[data["hash"]]}
+        for key, data in state.data_params.items()
+        if data["hash"] in datasets
+    }
+    if linked:
+        log_params_kept(run, state, linked)
 
 
 def estimator_params(estimator: Any) -> dict[str, Any]:
