@@ -35,6 +35,9 @@ _EXPORTS = {
     "check": "gate",
     "diff_runs": "compare",
     "MlopsError": "errors",
+    "import_store": "merge",
+    "export_mlflow": "mlflow_bridge",
+    "import_mlflow": "mlflow_bridge",
 }
 
 __all__ = [
@@ -49,7 +52,10 @@ __all__ = [
     "delete_run",
     "diff_runs",
     "end_run",
+    "export_mlflow",
     "get_run",
+    "import_mlflow",
+    "import_store",
     "load_ipython_extension",
     "log_artifact",
     "log_data",
@@ -71,6 +77,8 @@ if TYPE_CHECKING:
     from .errors import MlopsError
     from .gate import check
     from .hashing import content_hash
+    from .merge import import_store
+    from .mlflow_bridge import export_mlflow, import_mlflow
     from .replays import replay
     from .run import (
         Run,
