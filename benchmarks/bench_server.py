@@ -8,7 +8,10 @@ each), then times, median over repeats, interleaved so a slow moment hits all al
   first page of all runs and of one notebook's runs, with the total count;
 - the same request end to end through a real ``jupyter server`` with the extension (HTTP);
 - the baseline: the bare SQLite query for the first page of run rows, without params,
-  metrics, tags or the total.
+  metrics, tags or the total;
+- a run of ``--points`` points of one metric (default 1,000,000): ``GET runs/{id}`` and
+  ``GET runs/{id}/metrics/{key}`` on the server side (series thinned in SQL), against reading
+  the whole series as dicts (what they did before) and the bare SQLite read of its rows.
 
 The target: the server side of the first page at most 20 ms. Nothing here asserts a time.
 """
@@ -79,6 +82,46 @@ def seed_store(store: Store, count: int, *, start: float | None = None) -> None:
             store.flush()
             log(f"  seeded {index + 1:,} runs")
     store.flush()
+
+
+def seed_series(store: Store, points: int) -> str:
+    """One ended run with ``points`` points of ``loss`` (and one of ``acc``); its id."""
+    from jupyter_mlops import run as runs
+
+    run = runs.start_run(name="long-series", store=store)
+    now = time.time()
+    for step in range(points):
+        store.enqueue_metric(run.id, "loss", step, 1.0 / (step + 1), now, None)
+    run.log_metric("acc", 0.5)
+    run.end()
+    return run.id
+
+
+def series_timings(store: Store, root: Path, points: int, rounds: int) -> dict[str, float]:
+    """Reading a run of ``points`` points: thinned through the API, whole, and bare."""
+    log(f"seeding a run of {points:,} points")
+    run_id = seed_series(store, points)
+    raw = sqlite3.connect(store.path)
+
+    def bare_rows() -> None:
+        raw.execute(
+            "SELECT step, value, time, cell_seq FROM metrics WHERE run_id = ? AND key = 'loss'",
+            (run_id,),
+        ).fetchall()
+
+    log("timing the series reads")
+    timings = interleaved(
+        {
+            "series_run_detail_ms": lambda: api.run_detail(root, run_id),
+            "series_metric_ms": lambda: api.metric_series(root, run_id, "loss"),
+            "series_whole_as_dicts_ms": lambda: store.metric_series(run_id, "loss"),
+            "series_bare_sqlite_rows_ms": bare_rows,
+        },
+        rounds,
+        1,
+    )
+    raw.close()
+    return timings
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -173,8 +216,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 runs, few repeats")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-http", action="store_true", help="skip the real server")
+    parser.add_argument("--points", type=int, default=1_000_000, help="points of the long run")
     args = parser.parse_args()
     count = 2_000 if args.quick else args.runs
+    points = 100_000 if args.quick else args.points
     rounds, repeats = (3, 5) if args.quick else (7, 15)
 
     root = Path(tempfile.mkdtemp(prefix="bench-server-"))
@@ -206,6 +251,7 @@ def main() -> None:
             repeats,
         )
         raw.close()
+        timings.update(series_timings(store, root, points, rounds))
         if not args.no_http:
             log("timing GET runs through a real jupyter server")
             timings.update(http_timings(root, rounds, max(3, repeats // 3)) or {})
@@ -216,6 +262,10 @@ def main() -> None:
             "target_server_first_page_ms": TARGET_MS,
             "ratio_to_bare_query": round(
                 timings["server_first_page_ms"] / timings["bare_sqlite_page_ms"], 1
+            ),
+            "series_points": points,
+            "series_detail_ratio_to_bare_rows": round(
+                timings["series_run_detail_ms"] / timings["series_bare_sqlite_rows_ms"], 2
             ),
         }
     finally:
