@@ -29,7 +29,9 @@ _hashing_threads: set[int] = set()
 _installed = False
 _install_lock = threading.Lock()
 _get_ident = threading.get_ident
-_SYSTEM = ("/proc", "/dev", "/sys", "/etc", "/run")
+# The system's own files (fonts, time zones, locales ...), never a notebook's data.
+_SYSTEM: tuple[str, ...] = ("/proc", "/dev", "/sys", "/etc", "/run", "/usr/share", "/usr/lib")
+_SYSTEM += ("/usr/lib64", "/usr/local/share", "/usr/local/lib", "/var/lib", "/var/cache")
 # A cell that reads a folder of images one by one records the first ten thousand: the writer
 # hashes every one of them, and a replay needs only the one that changed.
 MAX_FILES = 10_000
@@ -98,7 +100,7 @@ class Opened:
             if not isinstance(path, str) or not path:
                 continue  # a file descriptor, or nothing to name
             full = os.path.normpath(os.path.join(self.cwd, path))
-            if full in read or full in written or _left_out(full, excluded):
+            if full in read or full in written or _left_out(full, excluded, self.cwd):
                 continue
             (written if _writes(mode, flags) else read)[full] = None
             if len(read) + len(written) >= MAX_FILES:
@@ -112,13 +114,17 @@ def _writes(mode: Any, flags: Any) -> bool:
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
 
 
-def _left_out(path: str, excluded: tuple[str, ...]) -> bool:
+def _left_out(path: str, excluded: tuple[str, ...], cwd: str) -> bool:
     """The interpreter's files, the store's, the system's and hidden folders' (caches,
-    settings): none of them is the notebook's data."""
+    settings): none of them is the notebook's data. A hidden folder the notebook itself
+    works in (a project under ``~/.work``) does not count."""
     if path.startswith(excluded):
         return True
     folder = os.path.dirname(path)
-    return "/." in folder
+    if "/." not in folder:
+        return False
+    shared = os.path.commonpath([folder, cwd]) if os.path.isabs(cwd) else ""
+    return "/." in folder[len(shared) :]
 
 
 _ROOTS: tuple[str, ...] | None = None

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops import files, hashing
@@ -103,3 +104,19 @@ def test_nothing_is_collected_outside_a_recorded_cell(shell: Any, tmp_path: Path
         entry(tmp_path / "before.txt")
     ]
     assert files.stop() == []
+
+
+def test_a_project_in_a_hidden_folder_records_its_files_but_not_its_caches(
+    shell: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / ".work" / "project"
+    (project / ".cache").mkdir(parents=True)
+    (project / "data.txt").write_text("1 2 3")
+    (project / ".cache" / "state.txt").write_text("cached")
+    monkeypatch.chdir(project)
+    recorded = tracked(
+        shell,
+        "hidden",
+        "data = open('data.txt').read()\nstate = open('.cache/state.txt').read()",
+    )
+    assert recorded["read"] == [entry(project / "data.txt")]
