@@ -403,13 +403,14 @@ def cell_marks(
 
 
 def annotate_cells(cells: Sequence[dict[str, Any]], notebook: Path | None, *, ended: bool) -> None:
-    """Give each executed cell its ``marks``, and its ``cell_number`` where none was stored
-    (a run still going, or one recorded before cells were numbered)."""
+    """Give each executed cell its ``marks``, its ``cell_number`` where none was stored (a run
+    still going, or one recorded before cells were numbered) and its ``label``."""
     saved = saved_cells(notebook)
     for cell, marked in zip(cells, cell_marks(cells, saved), strict=True):
         cell["marks"] = marked
-    if saved is None or (ended and any(c.get("cell_number") is not None for c in cells)):
-        return
-    for cell, j in zip(cells, _place(cells, saved).index, strict=True):
-        if cell.get("cell_number") is None and j is not None:
-            cell["cell_number"] = saved[j].number
+    if saved is not None and not (ended and any(c.get("cell_number") is not None for c in cells)):
+        for cell, j in zip(cells, _place(cells, saved).index, strict=True):
+            if cell.get("cell_number") is None and j is not None:
+                cell["cell_number"] = saved[j].number
+    for cell in cells:
+        cell["label"] = cell_label(cell)

@@ -277,6 +277,7 @@ def test_a_kernel_driven_without_cell_ids_gets_precise_marks(
     # The start and end cells are not in the saved notebook; the steps are marked precisely.
     assert [c["marks"] for c in cells[1:-1]] == marks
     assert [c["cell_number"] for c in cells[1:-1]] == order
+    assert cells[0]["label"] == "cell ?#1 [2]"  # `%track start` is not in the saved notebook
 
 
 def test_a_replay_uses_the_kernel_its_run_recorded(tmp_path: Path) -> None:
