@@ -242,10 +242,16 @@ def test_metrics_and_params_logged_by_hand_win(shell: Any, autolog: None) -> Non
         "acc = accuracy_score(y_test, model.predict(X_test))\n"
         "mlops.log_metric('acc', 0.5)",
         "acc = accuracy_score(y_test, model.predict(X_test))",
+        "f1 = accuracy_score(y_test, model.predict(X_test))\nmodel.fit(X_train, y_train)",
+        "mlops.log_metric('f1', 0.25); mlops.log_param('model.tol', 'by hand too')",
+        "f1 = accuracy_score(y_test, model.predict(X_test))\nmodel.fit(X_train, y_train)",
     )
     assert series(record, "acc") == [(0, 0.5)]
     assert record.params["model.C"] == "by hand"
     assert record.params["model.max_iter"] == 100
+    # Logged by hand after autologging did: the hand's value stays the latest.
+    assert series(record, "f1")[1:] == [(1, 0.25)]
+    assert record.params["model.tol"] == "by hand too"
 
 
 def test_a_search_records_best_params_score_table_and_model(shell: Any, autolog: None) -> None:

@@ -43,8 +43,10 @@ class RunState:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.metric_keys: set[str] = set()
-        self.param_keys: set[str] = set()
+        # The step or value autologging last wrote under each name: a name that holds
+        # anything else was logged by hand, and autologging leaves it alone from then on.
+        self.metric_steps: dict[str, int] = {}
+        self.param_values: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
         self.data_params: dict[str, dict[str, Any]] = {}
         self.namespace: Any = None
@@ -234,10 +236,12 @@ def store_artifact(run: runs.Run, name: str, payload: bytes, kind: str, source: 
 
 def log_params_kept(run: runs.Run, state: RunState, params: dict[str, Any]) -> None:
     existing = run.store.params([run.id])[run.id]
+    written = state.param_values
     mine = {
         key: value
         for key, value in params.items()
-        if key not in existing or key in state.param_keys  # a param set by hand wins
+        # A param set by hand wins.
+        if key not in existing or (key in written and existing[key] == written[key])
     }
     try:
         run.log_params(mine)
@@ -247,7 +251,7 @@ def log_params_kept(run: runs.Run, state: RunState, params: dict[str, Any]) -> N
                 run.log_params({key: value})
             except MlopsError:
                 mine.pop(key)
-    state.param_keys.update(mine)
+    written.update(mine)
 
 
 # -- scores ---------------------------------------------------------------------------------------
@@ -348,7 +352,8 @@ def _callee(call: ast.Call) -> str | None:
 
 
 def _log_metric(run: runs.Run, state: RunState, key: str, value: Any) -> None:
-    if key in run._steps and key not in state.metric_keys:
+    step = run._steps.get(key)
+    if step is not None and state.metric_steps.get(key) != step:
         return  # logged by hand: the notebook's own metric wins
     number = _number(value)
     if number is None:
@@ -357,4 +362,4 @@ def _log_metric(run: runs.Run, state: RunState, key: str, value: Any) -> None:
         run.log_metric(key, number)
     except MlopsError:
         return
-    state.metric_keys.add(key)
+    state.metric_steps[key] = run._steps[key]
