@@ -38,6 +38,8 @@ DEFAULT_KERNEL = "python3"
 RAISES_TAG = "raises-exception"
 _ERROR_MARKER = "papermill-error-cell-tag"
 _ERROR_TEXT = 500
+# How long a kernel may take to exit once asked to (it ends its run then).
+KERNEL_SHUTDOWN_WAIT_S = 60.0
 
 
 @dataclass
@@ -333,7 +335,20 @@ def _register_engine() -> None:
                     return result
 
                 nb_man.cell_start, nb_man.cell_complete = start, complete
+            kwargs.setdefault("kernel_manager_class", PatientKernelManager)
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class PatientKernelManager(AsyncKernelManager):
+        """Gives a kernel time to record its run's end as it exits (the cells' facts, the
+        environment, autologged models) before it is terminated: jupyter_client's 5 s
+        leave it 2.5 s before SIGTERM, too little on a busy machine."""
+
+        @default("shutdown_wait_time")
+        def _patient_wait(self) -> float:
+            return KERNEL_SHUTDOWN_WAIT_S
 
     papermill_engines.register(ENGINE_NAME, ProgressEngine)
     _registered = True
