@@ -102,11 +102,14 @@ def execute_notebook(
     on_cell: Callable[[int, int], None] | None = None,
     run_id: str | None = None,
     autolog: bool = True,
+    keep_cwd: bool = False,
 ) -> Execution:
     """Execute a notebook (a ``NotebookNode``) in a fresh tracked kernel; never raises for
     what happens inside the kernel: that comes back as ``Execution.failure``.
 
     ``autolog`` switches autologging on in the kernel (fits, scores, models, system metrics).
+    ``keep_cwd`` starts the kernel in ``cwd`` without Papermill changing this process's
+    working directory meanwhile (a Dask worker runs other tasks beside the point).
     """
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -153,7 +156,9 @@ def execute_notebook(
                 kernel_name=kernel_name,
                 language=language,
                 progress_bar=False,
-                cwd=str(cwd),
+                cwd=None if keep_cwd else str(cwd),
+                # nbclient starts the kernel in the notebook's folder from its resources.
+                resources={"metadata": {"path": str(cwd)}},
                 execution_timeout=timeout,
                 extra_arguments=["--ext=jupyter_mlops"],
                 progress=progress,

@@ -79,9 +79,15 @@ def sweep(
     progress: bool | Callable[[int, int], None] = True,
     autolog: bool = True,
     store: Store | None = None,
+    cluster: str | None = None,
+    retries: int = 0,
+    upload: bool = False,
 ) -> dict[str, Any]:
     """Run ``notebook`` once per point of ``grid``; returns the sweep id and every point's
-    run, status, params, final metrics and output notebook (``autolog``: in each kernel)."""
+    run, status, params, final metrics and output notebook (``autolog``: in each kernel).
+
+    ``cluster``: a Dask scheduler address or ``local[:N]`` instead of the local pool, with
+    ``retries`` for points whose worker died and ``upload`` to send the notebook's folder."""
     path = Path(notebook).expanduser().resolve()
     if not path.is_file():
         raise InvalidValueError(str(notebook), "no such notebook file")
@@ -131,7 +137,14 @@ def sweep(
                 progress(sum(1 for r in results if r), len(jobs))
 
     try:
-        _run_points(jobs, workers, done)
+        if cluster:
+            from .cluster import run_points_on_cluster
+
+            workers = run_points_on_cluster(
+                jobs, cluster, done, store=store, retries=retries, upload=upload
+            )
+        else:
+            _run_points(jobs, workers, done)
     finally:
         if bar is not None:
             bar.close()
