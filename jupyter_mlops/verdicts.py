@@ -290,17 +290,19 @@ class _Evidence:
         replayed: dict[Any, list[dict[str, Any]]] = {}
         for cell in self.replayed:
             replayed.setdefault(cell.get("source_hash") or cell.get("source"), []).append(cell)
+        # A file the run wrote itself is no input: it differs because a cell before it did.
+        written: set[str] = set()
         for position, a in enumerate(self.original, start=1):
             twins = replayed.get(a.get("source_hash") or a.get("source")) or []
-            if not twins:
-                continue
-            after = {f["path"]: f["hash"] for f in twins.pop(0).get("files_read") or []}
+            twin = twins.pop(0) if twins else {}
+            after = {f["path"]: f["hash"] for f in twin.get("files_read") or []}
             for entry in a.get("files_read") or []:
                 path, before = entry["path"], entry["hash"]
                 now = after.get(path)
-                if now is not None and now != before and path not in seen:
+                if now is not None and now != before and path not in seen and path not in written:
                     seen.add(path)
                     found.append((position, path, before, now))
+            written.update(f["path"] for f in a.get("files_written") or [])
         self._changed = found
         return found
 

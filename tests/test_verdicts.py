@@ -132,6 +132,18 @@ def test_the_one_edited_csv_of_three_is_named(
     assert not any("a.csv" in c or "c.csv" in c for c in report["causes"])
 
 
+def test_a_file_the_run_wrote_itself_is_no_changed_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_fixture("scratch_file", tmp_path, monkeypatch)
+    report = replay("scratch_file", progress=False)
+    assert report["verdict"] == "diverged"
+    assert report["first_cell"]["position"] == 4
+    # The file differs because the cell that wrote it draws unseeded numbers: that is the cause.
+    assert report["causes"][0].startswith("cell 3 [3]: `np.random.rand(5)` draws from numpy's")
+    assert not any("scratch.csv" in cause for cause in report["causes"])
+
+
 def test_a_cell_that_prints_the_clock_reproduces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
