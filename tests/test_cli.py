@@ -155,5 +155,6 @@ def test_a_corrupt_store_is_one_line(tmp_path: Path) -> None:
     (folder / "tracking.db").write_bytes(b"this is not a database" * 100)
     result = CliRunner().invoke(cli, ["--store", str(folder), "runs"])
     assert result.exit_code == 2
-    assert result.output.startswith("Error: cannot open the store")
+    assert result.output.startswith("Error: the store ")
     assert "file is not a database" in result.output
+    assert len(result.output.strip().splitlines()) == 1
