@@ -420,7 +420,7 @@ class Nondeterminism:
                 return kind
         name = self.qualified(node.func)
         if name is None:
-            return None
+            return self._frame_sample(node)
         if name in _SEEDERS:
             if node.args or node.keywords:
                 self.seeded.update(_SEEDERS[name])
@@ -456,6 +456,16 @@ class Nondeterminism:
         if isinstance(func, ast.Attribute) and func.attr == "pop" and not node.args:
             return "set" if self._is_set(func.value) else None
         return None
+
+    def _frame_sample(self, node: ast.Call) -> str | None:
+        """``frame.sample(n=5)`` of pandas, with no ``random_state``: numpy's global stream."""
+        func = node.func
+        if not isinstance(func, ast.Attribute) or func.attr != "sample":
+            return None
+        keywords = {k.arg for k in node.keywords}
+        if None in keywords or "random_state" in keywords or "numpy" in self.seeded:
+            return None
+        return "random_state"
 
     def _is_set(self, node: ast.AST) -> bool:
         if isinstance(node, (ast.Set, ast.SetComp)):

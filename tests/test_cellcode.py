@@ -94,6 +94,10 @@ def test_estimators_and_splitters_without_random_state_are_found_from_signatures
     ]
     # A name nothing imported is not guessed at.
     assert sites("model = RandomForestClassifier()") == [[]]
+    # A frame's sample draws from numpy's global stream unless given random_state.
+    assert sites("few = frame.sample(n=5)\nsame = frame.sample(n=5, random_state=1)") == [
+        [("random_state", "frame.sample(n=5)", ["few"])]
+    ]
 
 
 def test_global_streams_are_covered_by_their_own_seed_from_there_on() -> None:
