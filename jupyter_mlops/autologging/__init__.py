@@ -140,6 +140,7 @@ class _RunHooks:
     """Called by runs as they start and end (set on ``run.run_hooks`` while autolog is on)."""
 
     def started(self, run: runs.Run) -> None:
+        """Tag the run as autologged and start the sampler."""
         try:
             run.set_tags({TAG: "on"})
             if settings.system_interval is not None:
@@ -150,6 +151,7 @@ class _RunHooks:
             warn_once(exc)
 
     def ending(self, run: runs.Run) -> None:
+        """Write what is pending, link datasets, store the final models, stop the sampler."""
         try:
             from .record import last_namespace, link_datasets
 

@@ -216,6 +216,7 @@ def _record_search(
 
 
 def store_artifact(run: runs.Run, name: str, payload: bytes, kind: str, source: str) -> None:
+    """Store bytes as an artifact of the run, of a kind ``Artifact.load()`` knows."""
     from ..hashing import hash_bytes
 
     digest = hash_bytes(payload)
@@ -235,6 +236,8 @@ def store_artifact(run: runs.Run, name: str, payload: bytes, kind: str, source: 
 
 
 def log_params_kept(run: runs.Run, state: RunState, params: dict[str, Any]) -> None:
+    """Log autologged params, but none the notebook set by hand; one that cannot be stored
+    is left out, not the rest with it."""
     existing = run.store.params([run.id])[run.id]
     written = state.param_values
     mine = {
