@@ -33,6 +33,7 @@ _EXPORTS = {
     "replay": "replays",
     "sweep": "sweeps",
     "check": "gate",
+    "check_data": "datachecks",
     "diff_runs": "compare",
     "MlopsError": "errors",
     "import_store": "merge",
@@ -48,6 +49,7 @@ __all__ = [
     "active_run",
     "autolog",
     "check",
+    "check_data",
     "content_hash",
     "delete_run",
     "diff_runs",
@@ -74,6 +76,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .autologging import autolog
     from .compare import diff_runs
+    from .datachecks import check_data
     from .errors import MlopsError
     from .gate import check
     from .hashing import content_hash

@@ -293,6 +293,41 @@ def confirm_option(command: F) -> F:
     )(command)
 
 
+def data_threshold_options(command: F) -> F:
+    """The shared ``--thresholds FILE``, ``--threshold [COLUMN:]KEY=X`` and ``--ignore``."""
+    command = click.option(
+        "--ignore",
+        "ignored",
+        multiple=True,
+        metavar="COLUMN",
+        help="Leave a column out of the data checks (repeatable).",
+    )(command)
+    command = click.option(
+        "--threshold",
+        "threshold_options",
+        multiple=True,
+        metavar="[COLUMN:]KEY=X",
+        help="A data-check threshold (repeatable): psi, category_distance, missing, "
+        "out_of_range, new_category; e.g. psi=0.25 or income:psi=0.4.",
+    )(command)
+    return click.option(
+        "--thresholds",
+        "thresholds_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Data-check thresholds from a YAML file (top-level keys, and columns: NAME: KEY: X).",
+    )(command)
+
+
+def data_thresholds(
+    thresholds_file: Path | None, threshold_options: tuple[str, ...], ignored: tuple[str, ...]
+) -> dict[str, Any]:
+    """The thresholds the data-threshold options give."""
+    from .datachecks import load_thresholds, parse_threshold_options
+
+    base = load_thresholds(thresholds_file) if thresholds_file is not None else None
+    return parse_threshold_options(threshold_options, ignored, base)
+
+
 @cli.command("replay")
 @click.argument("run")
 @click.option(
@@ -490,8 +525,29 @@ def sweep_command(
     "thresholds",
     multiple=True,
     metavar="KEY>=X",
-    help="A metric threshold the new run must meet (repeatable): acc>=0.9, loss<0.5.",
+    help="A metric threshold the new run must meet (repeatable): acc>=0.9, loss<0.5; or "
+    "relative to the notebook's history: acc>=best-0.01, acc>=previous, acc>=baseline.",
 )
+@click.option("--baseline", metavar="RUN", help="The run that KEY>=baseline compares with.")
+@click.option(
+    "--trend",
+    "trends",
+    multiple=True,
+    metavar="KEY",
+    help="Fail when KEY slid by more than --max-drop over the last --window runs of the "
+    "notebook (repeatable; loss-like keys slide up).",
+)
+@click.option("--window", type=click.IntRange(min=3), default=10, show_default=True)
+@click.option("--max-drop", type=click.FloatRange(min=0), default=0.02, show_default=True)
+@click.option(
+    "--data",
+    "data_checks",
+    multiple=True,
+    metavar="PATH=RUN:DATASET",
+    help="Check a data file against a recorded dataset (repeatable); fails on schema "
+    "problems or drift.",
+)
+@data_threshold_options
 @click.option(
     "--junit",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -527,6 +583,14 @@ def check_command(
     ctx: click.Context,
     target: str,
     thresholds: tuple[str, ...],
+    baseline: str | None,
+    trends: tuple[str, ...],
+    window: int,
+    max_drop: float,
+    data_checks: tuple[str, ...],
+    thresholds_file: Path | None,
+    threshold_options: tuple[str, ...],
+    ignored: tuple[str, ...],
     junit: Path | None,
     mode: str | None,
     rtol: float,
@@ -540,13 +604,15 @@ def check_command(
     output_format: str,
 ) -> None:
     """A CI gate: replay RUN (or run NOTEBOOK with its own parameters against its newest
-    earlier run with the same params), apply the metric thresholds, exit 1 if anything failed.
+    earlier run with the same params), apply the metric thresholds and trends, check data
+    files and the run's serving samples, exit 1 if anything failed.
     """
-    from .gate import check, check_text, parse_threshold, write_junit
+    from .gate import Trend, check, check_text, parse_threshold, write_junit
     from .store import open_store
     from .sweeps import parse_value
 
     limits = [parse_threshold(text) for text in thresholds]
+    slides = [Trend(key, window, max_drop) for key in trends]
     directory = ctx.obj.get("store_dir") if ctx.obj else None
     result = check(
         target,
@@ -560,6 +626,10 @@ def check_command(
         confirm=confirm,
         kernel_name=kernel_name,
         parameters={name: parse_value(value) for name, value in params},
+        trends=slides,
+        baseline=baseline,
+        data=data_checks,
+        data_thresholds=data_thresholds(thresholds_file, threshold_options, ignored),
         store=open_store(Path(directory) if directory else None),
     )
     if junit is not None:
@@ -663,6 +733,63 @@ def export_mlflow_command(
         _emit_json(result)
     else:
         click.echo(mlflow_text(result))
+
+
+@cli.group("data", cls=_Commands)
+def data_group() -> None:
+    """Data tests: check new data against the recorded profile of a dataset."""
+
+
+@data_group.command("check")
+@click.argument(
+    "path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--against", metavar="RUN:DATASET", help="The recorded dataset to check PATH against."
+)
+@click.option(
+    "--serving",
+    metavar="RUN",
+    help="Check RUN's serving samples against its training datasets of the same names.",
+)
+@data_threshold_options
+@click.option("--no-record", is_flag=True, help="Do not store the check in the store.")
+@format_option
+@click.pass_context
+@friendly_errors
+def data_check_command(
+    ctx: click.Context,
+    path: Path | None,
+    against: str | None,
+    serving: str | None,
+    thresholds_file: Path | None,
+    threshold_options: tuple[str, ...],
+    ignored: tuple[str, ...],
+    no_record: bool,
+    output_format: str,
+) -> None:
+    """Check PATH (CSV, TSV, Parquet, Feather, JSON lines) against RUN:DATASET: schema
+    problems and drift per column. Exit 0 passed, 1 failed, 2 usage error."""
+    from .datachecks import check_data, check_serving, report_text
+
+    if (path is None) == (serving is None) or (path is not None and against is None):
+        raise click.UsageError("give PATH --against RUN:DATASET, or --serving RUN")
+    limits = data_thresholds(thresholds_file, threshold_options, ignored)
+    store = _store(ctx)
+    if path is not None and against is not None:
+        reports = [check_data(path, against, thresholds=limits, record=not no_record, store=store)]
+    elif serving is not None:
+        reports = check_serving(serving, thresholds=limits, record=not no_record, store=store)
+        if not reports:
+            raise click.UsageError(
+                f"run {serving!r} has no serving sample with a training dataset of its name"
+            )
+    passed = all(report["passed"] for report in reports)
+    if output_format == "json":
+        _emit_json(reports[0] if path is not None else {"passed": passed, "checks": reports})
+    else:
+        click.echo("\n\n".join(report_text(report) for report in reports))
+    sys.exit(0 if passed else 1)
 
 
 def main() -> None:

@@ -122,6 +122,11 @@ class TrackMagics(Magics):
           %track data NAME ...             record a variable (array, DataFrame) as a dataset
           %track data PATH ...             record a file or folder as a dataset
           %track data KEY=EXPR ...         record a value under a name
+          %track data NAME ... --context serving
+                record a serving sample, checked against the training data of that name
+          %track check-data NAME_OR_PATH --against RUN:DATASET [--threshold [COL:]KEY=X]...
+                [--thresholds FILE.yaml] [--ignore COLUMN]...
+                check new data against a recorded dataset: schema problems and drift
           %track artifact PATH|NAME ... [--name NAME]
                 store a file, or a picklable variable, by content hash.
           %track end [--status finished|failed|killed]
@@ -155,7 +160,9 @@ class TrackMagics(Magics):
                     "runs, show, compare or plot (see %track?)"
                 )
             command, args = words[0], words[1:]
-            handler: Callable[[list[str]], Any] | None = getattr(self, f"_do_{command}", None)
+            handler: Callable[[list[str]], Any] | None = getattr(
+                self, f"_do_{command.replace('-', '_')}", None
+            )
             if handler is None:
                 raise MagicUsageError(
                     f"unknown command {command!r}; use start, params, metric, data, artifact, "
@@ -238,8 +245,12 @@ class TrackMagics(Magics):
     _do_metrics = _do_metric
 
     def _do_data(self, words: list[str]) -> None:
+        words, options = _options(words, {"context": False}, "data")
         if not words:
             raise MagicUsageError("data: give variable names, file paths or NAME=EXPR")
+        context = options.get("context", ["training"])[0]
+        if context not in runs.DATA_CONTEXTS:
+            raise MagicUsageError(f"data: --context is training or serving, not {context!r}")
         run = self._run()
         for word in words:
             pair = _key_value(word, "data")
@@ -251,9 +262,37 @@ class TrackMagics(Magics):
                 name, value = _unquote(word), Path(_unquote(word))
             else:
                 raise MagicUsageError(f"data: {word!r} is neither a variable nor an existing path")
-            info = run.log_data(name, value)
+            info = run.log_data(name, value, context)
             shape = "x".join(map(str, info.get("shape") or [])) or info["kind"]
-            print(f"jupyter-mlops: data {name!r} ({shape}) {info['hash'][:16]}")
+            label = "serving sample" if context == "serving" else "data"
+            print(f"jupyter-mlops: {label} {name!r} ({shape}) {info['hash'][:16]}")
+            if info.get("check") is not None:
+                from .datachecks import report_text
+
+                print(report_text(info["check"]))
+
+    def _do_check_data(self, words: list[str]) -> None:
+        spec = {"against": False, "threshold": True, "thresholds": False, "ignore": True}
+        positional, options = _options(words, spec, "check-data")
+        if len(positional) != 1 or "against" not in options:
+            raise MagicUsageError("check-data: give NAME_OR_PATH --against RUN:DATASET")
+        from .datachecks import check_data, load_thresholds, parse_threshold_options, report_text
+
+        word = positional[0]
+        if word in self._namespace:
+            value: Any = self._namespace[word]
+        elif _exists(Path(_unquote(word)).expanduser()):
+            value = Path(_unquote(word))
+        else:
+            raise MagicUsageError(
+                f"check-data: {word!r} is neither a variable nor an existing path"
+            )
+        base = load_thresholds(options["thresholds"][0]) if "thresholds" in options else None
+        limits = parse_threshold_options(
+            options.get("threshold", []), options.get("ignore", []), base
+        )
+        report = check_data(value, _unquote(options["against"][0]), thresholds=limits, subject=word)
+        print(report_text(report))
 
     def _do_artifact(self, words: list[str]) -> None:
         positional, options = _options(words, {"name": False}, "artifact")

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import hashing
+from . import hashing, profiles
 from .errors import (
     InvalidValueError,
     NoActiveRunError,
@@ -72,6 +72,8 @@ __all__ = [
 
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
 KINDS = ("interactive", "replay", "sweep", "script")
+# What a dataset is to a run: the data it trained on, or a sample of what it serves.
+DATA_CONTEXTS = ("training", "serving")
 HEARTBEAT_S = 10.0
 # A run on another host is thought crashed only when its heartbeat is far older than the
 # interval it beats at: a clock step or a busy process must not be taken for a dead one.
@@ -196,22 +198,40 @@ class Run:
         for key, value in metrics.items():
             self.log_metric(key, value, step=step)
 
-    def log_data(self, name: str, data: Any) -> dict[str, Any]:
-        """Record a dataset: content hash, shape, schema, profile. A str is a file path."""
+    def log_data(self, name: str, data: Any, context: str = "training") -> dict[str, Any]:
+        """Record a dataset: content hash, shape, schema, profile. A str is a file path.
+
+        A serving sample (``context="serving"``) is profiled on the bins of the run's training
+        dataset of the same name and checked against it (``row["check"]``, also stored).
+        """
         self._check_running("log data")
         checked_name("dataset", name)
+        if context not in DATA_CONTEXTS:
+            raise InvalidValueError(
+                "context", f"{context!r} is not one of {', '.join(DATA_CONTEXTS)}"
+            )
+        training = None
+        if context == "serving":
+            training = next((d for d in self.store.datasets(self.id) if d["name"] == name), None)
         if isinstance(data, str):
             data = Path(data)
         if isinstance(data, Path):
             data = data.expanduser()
             if _path_kind(data) is None:
                 raise InvalidValueError(name, f"no such file or folder: {shown_text(str(data))}")
-        info = hashing.describe(data)
+        info = profiles.describe(data, reference=(training or {}).get("profile"))
         row = info.to_dict()
         if row.get("path"):
             row["path"] = str(Path(row["path"]).resolve())
-        row.update(run_id=self.id, name=name, cell_seq=self.current_cell, time=time.time())
+        row.update(
+            run_id=self.id, name=name, context=context, cell_seq=self.current_cell, time=time.time()
+        )
         self.store.add_dataset(row)
+        if training is not None and training.get("profile") and info.profile is not None:
+            from .datachecks import check_serving
+
+            checks = check_serving(self.id, names=[name], store=self.store)
+            row["check"] = checks[0] if checks else None
         return row
 
     def log_artifact(self, source: Any, name: str | None = None) -> dict[str, Any]:
@@ -428,6 +448,14 @@ class RunRecord:
         """The datasets the run recorded."""
         return self.store.datasets(self.id)
 
+    def serving(self) -> list[dict[str, Any]]:
+        """The serving samples the run recorded (``log_data(..., context="serving")``)."""
+        return self.store.datasets(self.id, context="serving")
+
+    def data_checks(self) -> list[dict[str, Any]]:
+        """Data checks made in this run or against its datasets, newest first."""
+        return self.store.data_checks(self.id)
+
     def artifacts(self) -> list[dict[str, Any]]:
         """The artifacts the run stored."""
         return self.store.artifacts(self.id)
@@ -488,6 +516,8 @@ class RunRecord:
             out["cells"] = cells
             out["prelude"] = self.prelude()
             out["datasets"] = self.datasets()
+            out["serving"] = self.serving()
+            out["data_checks"] = self.data_checks()
             out["artifacts"] = self.artifacts()
             out["environment"] = self.environment()
             out["replays"] = self.replays()
@@ -628,9 +658,10 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
     _run_for_logging().log_metrics(metrics, step=step)
 
 
-def log_data(name: str, data: Any) -> dict[str, Any]:
-    """Record a dataset on the active run (starting one if needed)."""
-    return _run_for_logging().log_data(name, data)
+def log_data(name: str, data: Any, context: str = "training") -> dict[str, Any]:
+    """Record a dataset (or, with ``context="serving"``, a serving sample) on the active run
+    (starting one if needed)."""
+    return _run_for_logging().log_data(name, data, context)
 
 
 def log_artifact(source: Any, name: str | None = None) -> dict[str, Any]:

@@ -157,13 +157,28 @@ def run_text(run: dict[str, Any]) -> str:
                 ]
             )
         parts.append(_section("cells", rows, ["cell", "took", "error", "order", "source"]))
-    datasets = run.get("datasets") or []
-    if datasets:
+    for title, key in (("datasets", "datasets"), ("serving samples", "serving")):
+        datasets = run.get(key) or []
+        if datasets:
+            rows = [
+                [d["name"], d["kind"], "x".join(map(str, d["shape"] or [])) or "-", d["hash"][:16]]
+                for d in datasets
+            ]
+            parts.append(_section(title, rows, ["name", "kind", "shape", "hash"]))
+    checks = run.get("data_checks") or []
+    if checks:
         rows = [
-            [d["name"], d["kind"], "x".join(map(str, d["shape"] or [])) or "-", d["hash"][:16]]
-            for d in datasets
+            [
+                _when(c["time"]),
+                format_value(c["subject"], 30),
+                f"{(c['baseline_run'] or '')[:12]}:{c['baseline_dataset']}",
+                "passed" if c["passed"] else "FAILED",
+                _check_problems(c.get("report") or {}),
+            ]
+            for c in checks
         ]
-        parts.append(_section("datasets", rows, ["name", "kind", "shape", "hash"]))
+        headers = ["checked", "data", "against", "result", "problems"]
+        parts.append(_section("data checks", rows, headers))
     artifacts = run.get("artifacts") or []
     if artifacts:
         rows = [[a["name"], a["kind"], a["size_bytes"], a["hash"][:16]] for a in artifacts]
@@ -182,6 +197,15 @@ def run_text(run: dict[str, Any]) -> str:
             )
         parts.append(_section("environment", rows, None))
     return "\n\n".join(parts)
+
+
+def _check_problems(report: dict[str, Any]) -> str:
+    """A data check's problems in a few words: kind and column of each error first."""
+    problems = sorted(report.get("problems") or [], key=lambda p: p["severity"] != "error")
+    shown = [f"{p['kind']} {p['column']}" for p in problems[:3]]
+    if len(problems) > 3:
+        shown.append(f"+{len(problems) - 3} more")
+    return ", ".join(shown) or "-"
 
 
 def _section(title: str, rows: list[list[Any]], headers: list[str] | None) -> str:
