@@ -369,9 +369,17 @@ def cell_marks(
     ``saved`` is the saved notebook's code cells (``saved_cells``) or only their ids, in file
     order (None when unknown).
     """
-    known = saved is not None
     listed = _saved_list(saved)
-    placement = _place(cells, listed)
+    return _marks(cells, listed, _place(cells, listed), known=saved is not None)
+
+
+def _marks(
+    cells: Sequence[Mapping[str, Any]],
+    listed: Sequence[SavedCell],
+    placement: _Placement,
+    *,
+    known: bool,
+) -> list[list[str]]:
     keys = _rerun_keys(cells, placement, known=known)
     seen: set[Any] = set()
     marks: list[list[str]] = []
@@ -406,10 +414,12 @@ def annotate_cells(cells: Sequence[dict[str, Any]], notebook: Path | None, *, en
     """Give each executed cell its ``marks``, its ``cell_number`` where none was stored (a run
     still going, or one recorded before cells were numbered) and its ``label``."""
     saved = saved_cells(notebook)
-    for cell, marked in zip(cells, cell_marks(cells, saved), strict=True):
+    placement = _place(cells, saved or [])
+    marks = _marks(cells, saved or [], placement, known=saved is not None)
+    for cell, marked in zip(cells, marks, strict=True):
         cell["marks"] = marked
     if saved is not None and not (ended and any(c.get("cell_number") is not None for c in cells)):
-        for cell, j in zip(cells, _place(cells, saved).index, strict=True):
+        for cell, j in zip(cells, placement.index, strict=True):
             if cell.get("cell_number") is None and j is not None:
                 cell["cell_number"] = saved[j].number
     for cell in cells:
