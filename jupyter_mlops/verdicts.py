@@ -262,8 +262,8 @@ class _Evidence:
         if self._sites is None:
             walker = Nondeterminism(hash_seeded=self.hash_seeded)
             for cell in self.record.prelude():
-                walker.cell(cell.get("source") or "")
-            self._sites = [walker.cell(cell.get("source") or "") for cell in self.original]
+                _read_sites(walker, cell)
+            self._sites = [_read_sites(walker, cell) for cell in self.original]
         return self._sites[position - 1] if 0 < position <= len(self._sites) else []
 
     def clocks(self, position: int) -> list[str]:
@@ -551,6 +551,14 @@ def _display_path(path: str | None, record: runs.RunRecord) -> str | None:
         if base and resolved.is_absolute() and resolved.is_relative_to(base):
             return str(resolved.relative_to(base))
     return path
+
+
+def _read_sites(walker: Nondeterminism, cell: dict[str, Any]) -> list[Site]:
+    """A cell's call sites; code the analysis cannot follow has none, and the verdict stands."""
+    try:
+        return walker.cell(cell.get("source") or "")
+    except Exception:
+        return []
 
 
 def _label_at(cells: list[dict[str, Any]], position: int) -> str:
