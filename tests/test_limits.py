@@ -293,6 +293,23 @@ async def test_a_slow_filter_stops_and_other_requests_answer(
 # -- replays -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"rtol": NaN}',
+        '{"atol": Infinity}',
+        '{"timeout": 1e999}',
+        '{"timeout": 1' + "0" * 400 + "}",
+    ],
+)
+async def test_replay_numbers_must_be_finite(jp_fetch: Any, store: Store, payload: str) -> None:
+    run_id = make_run(store, "r")
+    code, body = await get_json(jp_fetch, "runs", run_id, "replay", method="POST", body=payload)
+    assert_error(code, body, 400, "invalid_value")
+    assert "finite" in body["message"]
+    assert store.replays(original_id=run_id) == []
+
+
 class NoKernels(Authorizer):
     """Allows everything but kernels (a user who may read and tag runs, not run code)."""
 

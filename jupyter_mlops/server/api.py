@@ -351,7 +351,10 @@ def start_replay(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, 
         # JSON types here; what a value may be is the replay's own check.
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ApiError(400, "invalid_value", f"{name}: must be a number")
-        options[name] = value
+        # JSON allows NaN, 1e999 (inf) and whole numbers of any size; a replay takes none.
+        if value is not None and not (-1e300 < value < 1e300):
+            raise ApiError(400, "invalid_value", f"{name}: must be a finite number")
+        options[name] = None if value is None else float(value)
     from .. import replays as replay
     from ..run import get_run
 
