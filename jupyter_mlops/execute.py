@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 import uuid
@@ -51,6 +52,7 @@ class Failure:
     error: str | None = None  # "FileNotFoundError"
     message: str = ""  # "[Errno 2] No such file or directory: 'data.csv'"
     cell_label: str | None = None  # "cell 4 [7]", as every door names the cell
+    line: str | None = None  # the line of the cell that raised, as its traceback says
 
     def __str__(self) -> str:
         if self.kind == "kernel did not start":
@@ -68,6 +70,7 @@ class Failure:
             "error": self.error,
             "message": self.message,
             "cell_label": self.cell_label,
+            "line": self.line,
         }
 
 
@@ -397,7 +400,28 @@ def _unexpected_error(executed: Any) -> Failure | None:
             continue
         for output in cell.get("outputs") or []:
             if output.get("output_type") == "error":
-                return Failure("error", index, output.get("ename"), _clip(output.get("evalue")))
+                failure = Failure("error", index, output.get("ename"), _clip(output.get("evalue")))
+                failure.line = _raising_line(cell.get("source") or "", output)
+                return failure
+    return None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# How IPython names a cell's own frame in a traceback (newer and older wordings).
+_CELL_FRAME = re.compile(
+    r"^(?:Cell In\s*\[\d*\]|Input In \[\d*\]|<ipython-input-[^>]*>),? line (\d+)"
+)
+
+
+def _raising_line(source: str, output: Mapping[str, Any]) -> str | None:
+    """The cell's line that raised, from the first frame of its traceback that is the cell."""
+    for entry in output.get("traceback") or []:
+        text = _ANSI.sub("", str(entry)).strip()
+        match = _CELL_FRAME.match(text)
+        if match:
+            lines = source.splitlines()
+            number = int(match.group(1))
+            return lines[number - 1].strip()[:_ERROR_TEXT] if 0 < number <= len(lines) else None
     return None
 
 

@@ -420,6 +420,7 @@ def _failed_cell(
             "first_line": first_line,
             "notebook_cell": index + 1,
             "label": failure.get("cell_label"),
+            "line": failure.get("line"),
         }
     prelude = layout["prelude"]
     if index < prelude:
@@ -434,6 +435,7 @@ def _failed_cell(
         "seq": cell["seq"],
         "first_line": _first_line(cell),
         "label": cell_label(cell),
+        "line": failure.get("line"),
     }
 
 

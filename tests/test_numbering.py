@@ -32,6 +32,9 @@ def test_a_sweep_failure_show_and_a_replay_name_cell_3(tmp_path: Path) -> None:
     assert "point 1 failed at cell 3 [4]: ValueError: alpha=2.0 is too strong" in sweep_table(
         result
     )
+    # The line that raised, from the kernel's traceback (not the comment the cell starts with).
+    failure = result["points"][0]["failure"]
+    assert failure["line"] == "raise ValueError(f'alpha={alpha} is too strong for this data')"
 
     ran = check(str(notebook), progress=False)
     assert ran["passed"], ran["checks"]
