@@ -62,7 +62,7 @@ def judge(
         cell = _failed_cell(failure, layout, cells)
         failure = {**failure, "cell": cell}
         report.update(verdict="failed", failure=failure, summary=_failure_summary(failure))
-        report["causes"] = _failure_causes(failure, diff)
+        report["causes"] = _failure_causes(failure, diff, cells, record)
         return _finish(report)
     evidence = _Evidence(original, replayed, record)
     expected = [d for d in diff["cells"]["differences"] if evidence.clock_only(d)]
@@ -390,11 +390,24 @@ def _failure_summary(failure: dict[str, Any]) -> str:
     return f"Failed: the kernel did not start: {failure['message']}."
 
 
-def _failure_causes(failure: dict[str, Any], diff: dict[str, Any]) -> list[str]:
+def _failure_causes(
+    failure: dict[str, Any],
+    diff: dict[str, Any],
+    cells: list[dict[str, Any]],
+    record: runs.RunRecord,
+) -> list[str]:
     if failure["kind"] == "kernel did not start":
         return []  # nothing ran: what differs from the original explains nothing
     causes = []
     if failure.get("error") in ("FileNotFoundError", "OSError", "IOError"):
+        failed = failure.get("cell") or {}
+        # A cell of the run (one with a seq) read files in the original: name those now gone.
+        position = failed.get("position") or 0 if "seq" in failed else 0
+        original = cells[position - 1] if 0 < position <= len(cells) else {}
+        for entry in original.get("files_read") or []:
+            if not Path(entry["path"]).exists():
+                shown = _display_path(entry["path"], record)
+                causes.append(f"the input file {shown} is gone ({_where(failed)} read it)")
         causes.append("a file the run read is gone or has moved")
     if failure.get("error") in ("ModuleNotFoundError", "ImportError"):
         causes.append("a package the run imported is not installed here")

@@ -223,7 +223,10 @@ def test_a_replay_whose_file_is_gone_fails_and_names_the_error(
         "Failed at cell 3 [3] (`frame = pd.read_csv('data.csv')`): FileNotFoundError:"
     )
     assert "data.csv" in report["summary"]
-    assert "a file the run read is gone or has moved" in report["causes"]
+    assert report["causes"][:2] == [
+        "the input file data.csv is gone (cell 3 [3] read it)",
+        "a file the run read is gone or has moved",
+    ]
     assert mlops.get_run(report["replay_run"]["id"]).status == "failed"
 
 
