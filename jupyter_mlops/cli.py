@@ -328,6 +328,17 @@ def data_thresholds(
     return parse_threshold_options(threshold_options, ignored, base)
 
 
+def autolog_option(command: F) -> F:
+    """The shared ``--autolog/--no-autolog`` option of replay, sweep and check."""
+    return click.option(
+        "--autolog/--no-autolog",
+        default=True,
+        show_default=True,
+        help="Autolog fits, scores, models and system metrics in the kernel "
+        "(a replay autologs only when its original run did).",
+    )(command)
+
+
 @cli.command("replay")
 @click.argument("run")
 @click.option(
@@ -351,6 +362,7 @@ def data_thresholds(
     help="File mode: run this notebook instead of the run's own.",
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@autolog_option
 @confirm_option
 @click.option("--replay-id", hidden=True)
 @format_option
@@ -367,6 +379,7 @@ def replay_command(
     kernel_name: str | None,
     notebook: Path | None,
     progress: bool,
+    autolog: bool,
     confirm: bool,
     replay_id: str | None,
     output_format: str,
@@ -388,6 +401,7 @@ def replay_command(
         kernel_name=kernel_name,
         notebook=notebook,
         progress=progress,
+        autolog=autolog,
         replay_id=replay_id,
         confirm=confirm,
         store=_store(ctx),
@@ -465,6 +479,7 @@ def _is_option(token: str) -> bool:
 @click.option("--kernel", "kernel_name", help="Kernel name (default: the notebook's).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
 @click.option("--progress/--no-progress", default=True, help="A progress bar over the points.")
+@autolog_option
 @format_option
 @click.pass_context
 @friendly_errors
@@ -479,6 +494,7 @@ def sweep_command(
     kernel_name: str | None,
     timeout: float | None,
     progress: bool,
+    autolog: bool,
     output_format: str,
 ) -> None:
     """Run NOTEBOOK over the cartesian grid of params with Papermill.
@@ -509,6 +525,7 @@ def sweep_command(
         kernel_name=kernel_name,
         timeout=timeout,
         progress=progress,
+        autolog=autolog,
         store=open_store(Path(directory) if directory else None),
     )
     if output_format == "json":
@@ -575,6 +592,7 @@ def sweep_command(
     help="Kernel name (default: the run's kernel, else the notebook's, else python3).",
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@autolog_option
 @confirm_option
 @format_option
 @click.pass_context
@@ -600,6 +618,7 @@ def check_command(
     params: tuple[tuple[str, str], ...],
     kernel_name: str | None,
     progress: bool,
+    autolog: bool,
     confirm: bool,
     output_format: str,
 ) -> None:
@@ -623,6 +642,7 @@ def check_command(
         tolerances=_tolerances(tolerances),
         timeout=timeout,
         progress=progress,
+        autolog=autolog,
         confirm=confirm,
         kernel_name=kernel_name,
         parameters={name: parse_value(value) for name, value in params},

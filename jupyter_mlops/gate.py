@@ -130,6 +130,7 @@ def check(
     progress: bool = True,
     kernel_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    autolog: bool = True,
     confirm: bool = False,
     trends: Sequence[Trend | str] = (),
     baseline: str | None = None,
@@ -164,6 +165,7 @@ def check(
         "timeout": timeout,
         "progress": progress,
         "kernel_name": kernel_name,
+        "autolog": autolog,
         "confirm": confirm,
         "store": store,
     }
@@ -179,7 +181,7 @@ def check(
             report = replay(earlier, mode=mode, notebook=notebook, parameters=chosen, **options)
             run_id = report["replay_run"]["id"]
         else:
-            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name)
+            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name, autolog)
             cases.append(case)
     else:
         if parameters:
@@ -502,6 +504,7 @@ def _run_notebook(
     timeout: float | None,
     parameters: Mapping[str, Any],
     kernel_name: str | None,
+    autolog: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """A notebook with no earlier run: run it once, tracked, and check it ran."""
     import nbformat
@@ -520,6 +523,7 @@ def _run_notebook(
         parameters=parameters or None,
         kernel_name=kernel_name,
         timeout=timeout,
+        autolog=autolog,
     )
     store_notebook_artifact(store, execution.run_id, output, "check.ipynb")
     failure = execution.failure

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import run as runs
+from .autologging import TAG as AUTOLOG_TAG
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from .errors import InvalidValueError, ReplayNotFoundError, RunNotFoundError
 from .execute import RAISES_TAG
@@ -56,6 +57,7 @@ def replay(
     progress: bool | Callable[[int, int], None] = True,
     replay_id: str | None = None,
     confirm: bool = False,
+    autolog: bool = True,
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Replay a run in a fresh kernel and return the report (``report["verdict"]``).
@@ -66,6 +68,8 @@ def replay(
     ``progress`` shows a bar per cell, or is called with (cells done, cells in all);
     ``confirm`` replays once more when the replay diverged (as it always does when no cause
     was found), to tell a nondeterministic cell from a world that changed.
+    ``autolog`` lets the replay autolog when its original did (never when it did not: the
+    replay would log what the original never had).
     """
     if mode not in MODES:
         raise InvalidValueError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
@@ -101,6 +105,8 @@ def replay(
         "timeout": timeout,
         "kernel": kernel,
     }
+    autologged = autolog and record.tags.get(AUTOLOG_TAG) == "on"
+    options["autolog"] = autologged
     if store.get_replay(replay_id) is None:
         _insert_replay(
             store,
@@ -127,6 +133,7 @@ def replay(
         parameters=layout["parameters"],
         kernel_name=kernel,
         timeout=timeout,
+        autolog=autologged,
     )
     try:
         execution = run_kernel(
