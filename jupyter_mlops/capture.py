@@ -24,10 +24,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import autologging, files, hashing
+from . import autologging, files, hashing, values
 from . import run as runs
 from .cellcode import assigned_names, literal_assignments, parse_cell
 from .linearity import INJECTED_HEADER, is_injected_parameters, saved_cells
+from .outputs import figure_hash, figure_of, sanitize_output
+from .validate import error_text
 
 __all__ = ["CellCapture", "quiet"]
 
@@ -49,7 +51,8 @@ class CellCapture:
         self.shell = shell
         self._assigned: list[str] | None = None
         self._started: tuple[runs.Run | None, float, float] | None = None
-        self._outputs: list[str] = []
+        # What the cell printed and displayed: text, and (MIME type, payload) for figures.
+        self._outputs: list[str | tuple[str, Any]] = []
         self._recording = False
         self._warned = False
         self._pending_params: dict[str, Any] = {}
@@ -177,16 +180,16 @@ class CellCapture:
             "start_time": start_time,
             "duration": duration,
             "error": type(error).__name__ if error is not None else None,
-            "error_value": str(error)[:_MAX_ERROR_VALUE] if error is not None else None,
-            "data_hashes": self._hash_written_data(assigned),
+            "error_value": error_text(error, _MAX_ERROR_VALUE) if error is not None else None,
+            **self._hash_written_data(assigned),
             "cpu_time": cpu_time,
             "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT,
         }
+        if autologging.is_on() and run.status == "running":
+            autologging.cell_ended(run, source, assigned, self.shell.user_ns)
         if opened:
             row["_opened"] = files.Opened(opened, os.getcwd(), run.store.directory)
         self._untap_stdout()
-        if autologging.is_on() and run.status == "running":
-            autologging.cell_ended(run, source, assigned, self.shell.user_ns)
         outputs = self._outputs
         self._outputs = []
         # A cell in which the run started was only partly watched: its output is not known.
@@ -227,19 +230,12 @@ class CellCapture:
             notebook = Path(named) if named else None
         return is_injected_parameters(source, saved_cells(notebook))
 
-    def _hash_written_data(self, assigned: list[str] | None) -> dict[str, str] | None:
+    def _hash_written_data(self, assigned: list[str] | None) -> dict[str, Any]:
+        """The cell row's ``data_hashes`` (every value compared) and ``uncompared`` columns."""
         if not assigned:
-            return None
-        namespace = self.shell.user_ns
-        hashes: dict[str, str] = {}
-        for name in assigned:
-            value = namespace.get(name)
-            if value is not None and hashing.is_data(value):
-                try:
-                    hashes[name] = hashing.content_hash(value)
-                except Exception:
-                    continue
-        return hashes or None
+            return _NOTHING_WRITTEN  # a cell that assigns nothing costs nothing here
+        hashes, uncompared = values.compare_written(self.shell.user_ns, assigned)
+        return {"data_hashes": hashes, "uncompared": uncompared}
 
     # -- the parsed cell and its outputs ------------------------------------------------
 
@@ -304,6 +300,10 @@ class CellCapture:
                 text = data.get("text/plain")
                 if isinstance(text, str):
                     self._outputs.append(text)
+                # Only a reference here: the figure is hashed in the writer (``_Hashes``).
+                figure = figure_of(data)
+                if figure is not None:
+                    self._outputs.append(figure)
 
         for holder, method in (
             (self.shell.display_pub, "publish"),
@@ -353,12 +353,15 @@ def quiet() -> Iterator[None]:
         _quiet.depth -= 1
 
 
+_NOTHING_WRITTEN: dict[str, Any] = {}
+
+
 class _Hashes:
     """Hashes a cell's source and what it showed, in the store's writer, not in the cell."""
 
     __slots__ = ("outputs", "partial")
 
-    def __init__(self, outputs: list[str], partial: bool = False) -> None:
+    def __init__(self, outputs: list[str | tuple[str, Any]], partial: bool = False) -> None:
         self.outputs = outputs
         self.partial = partial
 
@@ -368,10 +371,16 @@ class _Hashes:
             opened.fill(row)
         row["source_hash"] = hashing.hash_bytes(row["source"])
         if self.partial:
+            # What it showed before the run started is unknown: neither output nor figures.
             row["output_hash"] = PARTIAL_OUTPUT
-        elif self.outputs:
-            text = hashing.sanitize_output("".join(self.outputs))
-            row["output_hash"] = hashing.hash_bytes(text)
+        else:
+            texts = [piece for piece in self.outputs if isinstance(piece, str)]
+            if texts:
+                row["output_hash"] = hashing.hash_bytes(sanitize_output("".join(texts)))
+            # A list even when empty: cells recorded before figures were hashed have null.
+            row["figure_hashes"] = [
+                figure_hash(*piece) for piece in self.outputs if isinstance(piece, tuple)
+            ]
 
 
 def _restore_attribute(holder: Any, name: str) -> None:

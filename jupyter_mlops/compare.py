@@ -259,16 +259,29 @@ def _cell_reasons(
         reasons.append("source")
     if a.get("error") != b.get("error"):
         reasons.append("error")
-    hashes_a, hashes_b = a.get("data_hashes") or {}, b.get("data_hashes") or {}
-    names = sorted(
-        name for name in set(hashes_a) | set(hashes_b) if hashes_a.get(name) != hashes_b.get(name)
-    )
+    names = _differing_values(a, b)
     if names:
         reasons.append("data")
     outputs = a.get("output_hash"), b.get("output_hash")
     if outputs[0] != outputs[1] and PARTIAL_OUTPUT not in outputs:
         reasons.append("output")
+    figures = a.get("figure_hashes"), b.get("figure_hashes")
+    # None: not known (a cell the run started in, or recorded before figures were hashed).
+    if None not in figures and figures[0] != figures[1]:
+        reasons.append("figure")
     return reasons, names
+
+
+def _differing_values(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Names whose values differ; a name not compared on either side (``uncompared``) is not."""
+    hashes_a, hashes_b = a.get("data_hashes") or {}, b.get("data_hashes") or {}
+    names = set(hashes_a) | set(hashes_b)
+    if a.get("figure_hashes") is None or b.get("figure_hashes") is None:
+        # A side recorded before every value was compared hashed only arrays and frames:
+        # a name hashed on one side only tells nothing.
+        names = set(hashes_a) & set(hashes_b)
+    names -= set(a.get("uncompared") or ()) | set(b.get("uncompared") or ())
+    return sorted(name for name in names if hashes_a.get(name) != hashes_b.get(name))
 
 
 def _cell_summary(

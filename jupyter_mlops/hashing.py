@@ -4,8 +4,14 @@ Every hash is xxh3_128 in lowercase hex. ``content_hash`` depends on content onl
 object identity, a path or an mtime), is equal across processes for equal content, and mixes a
 type tag into each value so that, say, an int64 array and the raw bytes of its buffer differ.
 A ``Path`` stands for the file (its bytes) or folder (names and file contents) it names; a
-``str`` is always text, never a path. Objects with no dedicated encoding are pickled, and an
-object that cannot be pickled (a lambda, a generator, a lock) raises ``UnhashableError``.
+``str`` is always text, never a path. Sets and dicts hash independently of their order, so of
+the hash seed. A fitted model (an object with scikit-learn's ``get_params`` and ``fit``) hashes
+by its learned state: its attributes, arrays by content, wall-clock timings left out. Other
+objects are pickled, without pickle's memo (so shared references do not change the stream),
+with their sets, dicts, models and data hashed by content; an object whose pickle holds the
+address of an object in it, or differs from that of a copy of it (made by pickling and
+unpickling), depends on identity, not content. An object that cannot be hashed so (a lambda,
+a generator, a lock, a figure whose objects refer to each other) raises ``UnhashableError``.
 
 This module is on the hot path of every captured cell, so importing it must stay cheap: numpy,
 pandas, pyarrow and polars are never imported here at module level. Objects are recognised by
@@ -22,13 +28,15 @@ import struct
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, cast
 
 import xxhash
 
 from jupyter_mlops.errors import InvalidValueError, UnhashableError
 
 __all__ = [
+    "IDENTITY",
+    "TOO_LARGE",
     "DataInfo",
     "content_hash",
     "describe",
@@ -36,7 +44,6 @@ __all__ = [
     "hash_file",
     "is_data",
     "profile",
-    "sanitize_output",
 ]
 
 # Files are read in chunks of this size so a multi-gigabyte file never sits in memory.
@@ -83,10 +90,23 @@ def hash_file(path: Path) -> str:
     return _file_digest(Path(path)).hex()
 
 
-def content_hash(obj: object) -> str:
-    """Return a hash of ``obj`` that depends on its content and type only."""
+def content_hash(
+    obj: object,
+    *,
+    max_items: int | None = None,
+    max_pickle_bytes: int | None = None,
+    read_paths: bool = True,
+) -> str:
+    """Return a hash of ``obj`` that depends on its content and type only.
+
+    ``max_items`` bounds the values hashed one by one (container items, object-array items,
+    model attributes) and ``max_pickle_bytes`` the bytes pickled: past either, ``obj`` is too
+    large to hash cheaply (``UnhashableError`` with reason ``TOO_LARGE``). Arrays, frames and
+    text are hashed whole at memory speed, whatever their size. With ``read_paths=False`` a
+    ``Path`` hashes as the name it is, not as the file or folder it names.
+    """
     try:
-        return _digest(obj, set()).hex()
+        return _digest(obj, _Walk(max_items, max_pickle_bytes, read_paths)).hex()
     except RecursionError:
         raise UnhashableError(_type_name(obj), "it is nested too deeply to hash") from None
 
@@ -153,55 +173,6 @@ def profile(obj: object) -> dict[str, Any]:
         key = name if name not in stats else f"{name} ({position})"
         stats[key] = {"dtype": dtype, **_column_stats(values, sample)}
     return {"rows": rows, "columns": stats, "approximate": approximate}
-
-
-def sanitize_output(text: str) -> str:
-    """Replace run-specific parts of cell output (addresses, times, ids, counts) by placeholders."""
-    for hint, pattern, replacement in _SANITIZERS:
-        # Most outputs contain none of these; a substring test is far cheaper than a regex scan.
-        if hint is None or (hint in text if isinstance(hint, str) else hint.search(text)):
-            text = pattern.sub(replacement, text)
-    return text
-
-
-# ---------------------------------------------------------------------------------------------
-# Output sanitizing
-# ---------------------------------------------------------------------------------------------
-
-_DURATION_UNITS = r"(?:ns|[µμu]s|ms|s|secs?|seconds?|mins?|minutes?|hours?)"
-# (hint that must occur for the pattern to match, or None; pattern; replacement). Order matters:
-# whole `%time` lines first, timestamps before the bare durations their digits would give.
-_SANITIZERS: list[tuple[str | re.Pattern[str] | None, re.Pattern[str], str]] = [
-    (" time", re.compile(r"^(CPU times:|Wall time:).*$", re.MULTILINE), r"\1 <duration>"),
-    ("0x", re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "0x…"),
-    (
-        re.compile(r"-\d\d-\d\d[T ]\d\d:\d\d"),
-        re.compile(
-            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
-            r"(?:\s?(?:Z|UTC|[+-]\d{2}:?\d{2}))?(?![\d:])"
-        ),
-        "<timestamp>",
-    ),
-    ("model_id", re.compile(r"""(model_id["']?\s*[:=]\s*["']?)[^"'\s,}]+"""), r"\1<id>"),
-    (
-        re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"),
-        re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),
-        "<id>",
-    ),
-    # 32 hex digits (uuid4().hex, as widgets use), at least one a letter: not a long number.
-    (
-        None,
-        re.compile(r"(?<![0-9a-zA-Z_])(?=[0-9]{0,31}[a-fA-F])[0-9a-fA-F]{32}(?![0-9a-zA-Z_])"),
-        "<id>",
-    ),
-    ("[", re.compile(r"\b(In|Out)( ?)\[\d+\]"), r"\1\2[#]"),
-    # tqdm's "[00:01<00:02, 95.2it/s]" tail: elapsed, remaining and rate.
-    ("<", re.compile(r"\[\d+:\d{2}(?::\d{2})?<[^\]\n]*\]"), "[<progress>]"),
-    ("/s", re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:it|B|[kKMG]B)/s\b"), "<rate>"),
-    # `%timeit` picks its loop count from how fast the code happened to be.
-    (" loop", re.compile(r"\b\d[\d,]* loops? each"), "N loops each"),
-    (None, re.compile(rf"(?<![\w.])\d+(?:\.\d+)?\s?{_DURATION_UNITS}(?![\w])"), "<duration>"),
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,18 +256,69 @@ def _tagged(tag: bytes, payload: bytes) -> bytes:
     return xxhash.xxh3_128_digest(tag + b"\0" + payload)
 
 
-def _digest(obj: object, active: set[int]) -> bytes:
+# Why an object is not hashed, as ``UnhashableError.reason``: callers tell these apart.
+TOO_LARGE = "it is too large to hash cheaply"
+IDENTITY = "its pickle depends on object identity, not only on content"
+_CYCLE = "its objects refer to each other in a cycle (or nest too deeply)"
+# Below this, an int is not the address (``id``) of an object, nor its default hash.
+_ADDRESS_MIN = 1 << 16
+
+
+class _Walk:
+    """The state of one ``content_hash``: containers entered (to catch cycles), the work left
+    before the value counts as too large, and how deep inside a pickle the walk is."""
+
+    __slots__ = (
+        "active",
+        "addresses",
+        "data",
+        "items",
+        "pickle_bytes",
+        "pickling",
+        "read_paths",
+        "seen",
+    )
+
+    def __init__(
+        self,
+        max_items: int | None = None,
+        max_pickle_bytes: int | None = None,
+        read_paths: bool = True,
+    ) -> None:
+        self.active: set[int] = set()
+        self.items = max_items
+        self.pickle_bytes = max_pickle_bytes
+        self.read_paths = read_paths
+        self.pickling = 0
+        # Inside a pickle: the ids of the objects met, and the ints that could be addresses.
+        self.seen: set[int] = set()
+        self.addresses: list[int] = []
+        # Digests of the data objects met in a pickle, by id (the object kept alive with it):
+        # a copy made to check identity shares them, and need not hash them again.
+        self.data: dict[int, tuple[object, bytes]] = {}
+
+    def spend(self, items: int, obj: object) -> None:
+        """Count ``items`` values about to be hashed one by one."""
+        if self.items is not None:
+            self.items -= items
+            if self.items < 0:
+                raise UnhashableError(_type_name(obj), TOO_LARGE)
+
+
+def _digest(obj: object, walk: _Walk) -> bytes:
     cls = type(obj)
     scalar = _SCALAR_DIGESTS.get(cls)
     if scalar is not None:
+        if walk.pickling and cls is int and cast(int, obj) > _ADDRESS_MIN:
+            walk.addresses.append(cast(int, obj))
         return scalar(obj)
     if cls in _CONTAINER_TAGS:
-        return _container_digest(obj, _CONTAINER_TAGS[cls], active)
+        return _container_digest(obj, _CONTAINER_TAGS[cls], walk)
     top = cls.__module__.partition(".")[0]
     if top == "numpy":
-        result = _numpy_digest(obj)
+        result = _numpy_digest(obj, walk)
     elif top == "pandas":
-        result = _pandas_digest(obj, active)
+        result = _pandas_digest(obj, walk)
     elif top == "polars":
         result = _polars_digest(obj)
     elif top == "pyarrow":
@@ -306,11 +328,17 @@ def _digest(obj: object, active: set[int]) -> bytes:
     if result is not None:
         return result
     if isinstance(obj, PurePath):
-        return _path_digest(Path(obj))
+        if walk.read_paths:
+            return _path_digest(Path(obj))
+        return _tagged(b"path", _text(f"{cls.__module__}.{cls.__qualname__}:{obj}"))
     if isinstance(obj, (list, tuple, dict, set, frozenset)) and not _is_enum(obj):
         # Subclasses (namedtuple, OrderedDict, ...) hash like their base, tagged by their class.
-        return _container_digest(obj, _text(f"{cls.__module__}.{cls.__qualname__}"), active)
-    return _pickle_digest(obj, active)
+        return _container_digest(obj, _text(f"{cls.__module__}.{cls.__qualname__}"), walk)
+    if _is_model(cls):
+        result = _model_digest(obj, walk)
+        if result is not None:
+            return result
+    return _pickle_digest(obj, walk)
 
 
 def _is_enum(obj: object) -> bool:
@@ -322,13 +350,17 @@ def _int_digest(obj: Any) -> bytes:
     return _tagged(b"int", obj.to_bytes(obj.bit_length() // 8 + 1, "little", signed=True))
 
 
+# Scalars are hashed item by item in containers: each digest is one call, its tag spelled out
+# (the bytes fed are those of ``_tagged``).
+_xxh3 = xxhash.xxh3_128_digest
+_pack_float = struct.Struct("<d").pack
 _SCALAR_DIGESTS: dict[type, Any] = {
     type(None): lambda obj: _tagged(b"none", b""),
     bool: lambda obj: _tagged(b"bool", b"\1" if obj else b"\0"),
     int: _int_digest,
-    float: lambda obj: _tagged(b"float", struct.pack("<d", obj)),
+    float: lambda obj: _xxh3(b"float\0" + _pack_float(obj)),
     complex: lambda obj: _tagged(b"complex", struct.pack("<dd", obj.real, obj.imag)),
-    str: lambda obj: _tagged(b"str", _text(obj)),
+    str: lambda obj: _xxh3(b"str\0" + obj.encode("utf-8", "surrogatepass")),
     bytes: lambda obj: _tagged(b"bytes", obj),
     bytearray: lambda obj: _tagged(b"bytes", bytes(obj)),
     memoryview: lambda obj: _tagged(b"bytes", obj.tobytes()),
@@ -342,80 +374,230 @@ _CONTAINER_TAGS: dict[type, bytes] = {
 }
 
 
-def _container_digest(obj: Any, tag: bytes, active: set[int]) -> bytes:
+def _container_digest(obj: Any, tag: bytes, walk: _Walk) -> bytes:
     marker = id(obj)
-    if marker in active:
+    if marker in walk.active:
         raise UnhashableError(_type_name(obj), "it contains itself")
-    active.add(marker)
+    is_dict = isinstance(obj, dict)
+    walk.spend(2 * len(obj) if is_dict else len(obj), obj)
+    walk.active.add(marker)
+    if walk.pickling:
+        walk.seen.add(marker)
     try:
         h = _hasher(tag)
         h.update(_u64(len(obj)))
-        if isinstance(obj, dict):
-            # Sorted by key hash, so insertion order does not matter.
-            pairs = sorted((_digest(k, active), _digest(v, active)) for k, v in obj.items())
-            for key, value in pairs:
-                h.update(key + value)
-        elif isinstance(obj, (set, frozenset)):
-            for item in sorted(_digest(x, active) for x in obj):
-                h.update(item)
+        # Scalars straight to their digest, skipping ``_digest``'s dispatch (the common case
+        # of long containers); inside a pickle every int goes through it, to be seen.
+        scalars = {} if walk.pickling else _SCALAR_DIGESTS
+        if is_dict:
+            # Sorted by key hash, so insertion order does not matter. Key digests have one
+            # length, so sorting the joined pairs sorts by key (and is faster than tuples).
+            pairs = [
+                (scalars[type(k)](k) if type(k) in scalars else _digest(k, walk))
+                + (scalars[type(v)](v) if type(v) in scalars else _digest(v, walk))
+                for k, v in obj.items()
+            ]
+            pairs.sort()
+            for pair in pairs:
+                h.update(pair)
         else:
-            for x in obj:
-                h.update(_digest(x, active))
+            items = [scalars[type(x)](x) if type(x) in scalars else _digest(x, walk) for x in obj]
+            if isinstance(obj, (set, frozenset)):
+                items.sort()
+            h.update(b"".join(items))
         return h.digest()
     finally:
-        active.discard(marker)
+        walk.active.discard(marker)
+
+
+# --- fitted models --------------------------------------------------------------------------------
+
+_MODEL_TYPE_CACHE: dict[type, bool] = {}
+# Wall-clock timings a model keeps (GridSearchCV's mean_fit_time, refit_time_) are not learned.
+_TIMING_NAME = re.compile(r"(?:^|_)times?_?$")
+
+
+def _is_model(cls: type) -> bool:
+    """Whether instances of ``cls`` are models in scikit-learn's sense (get_params and fit)."""
+    known = _MODEL_TYPE_CACHE.get(cls)
+    if known is None:
+        known = callable(getattr(cls, "get_params", None)) and callable(getattr(cls, "fit", None))
+        if len(_MODEL_TYPE_CACHE) < 4096:
+            _MODEL_TYPE_CACHE[cls] = known
+    return known
+
+
+def _untimed(mapping: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: v for k, v in mapping.items() if not (isinstance(k, str) and _TIMING_NAME.search(k))}
+
+
+def _model_digest(obj: Any, walk: _Walk) -> bytes | None:
+    """Digest a model by its learned state: its params and fitted attributes, by content.
+
+    scikit-learn keeps both as instance attributes (params by name, fitted ones ending in
+    ``_``); all attributes are taken, as other libraries keep fitted state in private ones.
+    """
+    state = getattr(obj, "__dict__", None)
+    if type(state) is not dict:
+        return None
+    marker = id(obj)
+    if marker in walk.active:
+        raise UnhashableError(_type_name(obj), "it contains itself")
+    walk.spend(len(state), obj)
+    walk.active.add(marker)
+    if walk.pickling:
+        walk.seen.add(marker)
+    try:
+        cls = type(obj)
+        h = _hasher(b"model")
+        _field(h, _text(f"{cls.__module__}.{cls.__qualname__}"))
+        names = sorted(k for k in state if isinstance(k, str) and not _TIMING_NAME.search(k))
+        h.update(_u64(len(names)))
+        for name in names:
+            value = state[name]
+            _field(h, _text(name))
+            h.update(_digest(_untimed(value) if type(value) is dict else value, walk))
+        return h.digest()
+    finally:
+        walk.active.discard(marker)
+
+
+# --- other objects, through pickle ----------------------------------------------------------------
 
 
 class _HashWriter:
-    """A file-like sink that feeds pickle's output straight into a hasher."""
+    """A file-like sink that feeds pickle's output straight into a hasher, within a budget."""
 
-    def __init__(self, h: xxhash.xxh3_128) -> None:
-        self.write = h.update
+    def __init__(self, h: xxhash.xxh3_128, walk: _Walk, obj: object) -> None:
+        if walk.pickle_bytes is None:
+            self.write = h.update
+            return
+        update = h.update
+
+        def write(data: Any) -> None:
+            left = walk.pickle_bytes
+            assert left is not None
+            walk.pickle_bytes = left - len(data)
+            if walk.pickle_bytes < 0:
+                raise UnhashableError(_type_name(obj), TOO_LARGE)
+            update(data)
+
+        self.write = write
 
 
-_CONTENT_PICKLER: Any = None
+_PICKLERS: Any = None
 
 
-def _content_pickler() -> Any:
-    """Return (once built) a Pickler that writes sets and data objects as their content hash."""
-    global _CONTENT_PICKLER
-    if _CONTENT_PICKLER is None:
+def _picklers() -> Any:
+    """Return (once built) the content pickler, and the pickler and unpickler that copy."""
+    global _PICKLERS
+    if _PICKLERS is None:
         import pickle
 
         class ContentPickler(pickle.Pickler):
-            # Sets pickle in hash-seed order and frames pickle their memory layout; writing
-            # their content hash instead keeps an object's hash stable across processes.
-            def __init__(self, sink: _HashWriter, active: set[int], buffers: list[Any]) -> None:
+            # Sets and dicts pickle in insertion (so hash-seed) order, frames pickle their
+            # memory layout and models their caches; writing their content hash instead keeps
+            # an object's hash stable across processes.
+            def __init__(self, sink: _HashWriter, walk: _Walk, buffers: list[Any]) -> None:
                 super().__init__(sink, protocol=5, buffer_callback=buffers.append)
-                self.active = active
+                # No memo: with it, the stream depends on which equal values are one object
+                # (interned strings, shared tuples), which a copy or another process need not
+                # repeat. An object that refers to itself then recurses, and is not hashed.
+                self.fast = True
+                self.walk = walk
 
             def persistent_id(self, item: Any) -> str | None:
                 kind = type(item)
-                if kind is set or kind is frozenset or is_data(item):
-                    return "content:" + _digest(item, self.active).hex()
+                if kind is int:
+                    if item > _ADDRESS_MIN:
+                        self.walk.addresses.append(item)
+                    return None
+                walk = self.walk
+                walk.seen.add(id(item))
+                if kind is dict or kind is set or kind is frozenset:
+                    return "content:" + _digest(item, walk).hex()
+                if is_data(item):
+                    known = walk.data.get(id(item))
+                    if known is None:
+                        known = walk.data[id(item)] = (item, _digest(item, walk))
+                    return "content:" + known[1].hex()
+                if _is_model(kind):
+                    return "model:" + _digest(item, self.walk).hex()
                 return None
 
-        _CONTENT_PICKLER = ContentPickler
-    return _CONTENT_PICKLER
+        class CopyPickler(pickle.Pickler):
+            # Data goes by reference: its hash is its content, so copying it would prove nothing.
+            def __init__(self, sink: Any, kept: list[Any], buffers: list[Any]) -> None:
+                super().__init__(sink, protocol=5, buffer_callback=buffers.append)
+                self.kept = kept
+
+            def persistent_id(self, item: Any) -> int | None:
+                if is_data(item):
+                    self.kept.append(item)
+                    return len(self.kept) - 1
+                return None
+
+        class CopyUnpickler(pickle.Unpickler):
+            def __init__(self, source: Any, kept: list[Any], buffers: list[Any]) -> None:
+                super().__init__(source, buffers=buffers)
+                self.kept = kept
+
+            def persistent_load(self, pid: Any) -> Any:
+                return self.kept[pid]
+
+        _PICKLERS = (ContentPickler, CopyPickler, CopyUnpickler)
+    return _PICKLERS
 
 
-def _pickle_digest(obj: object, active: set[int]) -> bytes:
+def _pickle_digest(obj: object, walk: _Walk) -> bytes:
+    outermost = walk.pickling == 0
+    if outermost:
+        walk.seen.clear()
+        walk.addresses.clear()
+        walk.data.clear()
+    digest = _pickled_digest(obj, walk)
+    if outermost:
+        # Identity shows in two ways, checked once for the outermost pickled object (which
+        # covers all inside it): the pickle holds the id (or default hash) of an object in it,
+        # or a copy of the object pickles differently (ids or fresh uuids made while pickling).
+        seen = walk.seen
+        if any(n in seen or (n << 4) in seen for n in walk.addresses):
+            raise UnhashableError(_type_name(obj), IDENTITY)
+        items, pickle_bytes = walk.items, walk.pickle_bytes
+        copy = _pickle_copy(obj)
+        try:
+            same = _pickled_digest(copy, walk) == digest
+        except UnhashableError:
+            same = False
+        finally:
+            walk.items, walk.pickle_bytes = items, pickle_bytes
+            walk.data.clear()
+        if not same:
+            raise UnhashableError(_type_name(obj), IDENTITY)
+    return digest
+
+
+def _pickled_digest(obj: object, walk: _Walk) -> bytes:
     cls = type(obj)
     h = _hasher(b"pickle")
     _field(h, _text(f"{cls.__module__}.{cls.__qualname__}"))
     stream = xxhash.xxh3_128()
     buffers: list[Any] = []
+    walk.pickling += 1
     try:
-        _content_pickler()(_HashWriter(stream), active, buffers).dump(obj)
+        _picklers()[0](_HashWriter(stream, walk, obj), walk, buffers).dump(obj)
     except UnhashableError:
         raise
     except RecursionError:
-        raise UnhashableError(_type_name(obj), "it is nested too deeply to hash") from None
+        raise UnhashableError(_type_name(obj), _CYCLE) from None
     except Exception as exc:  # pickling runs arbitrary __reduce__ code; any failure means "no"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if len(reason) > 160:
-            reason = reason[:157] + "..."
-        raise UnhashableError(_type_name(obj), f"it cannot be pickled: {reason}") from None
+        if "fast mode" in str(exc):  # the pickler found a cycle before the recursion limit
+            raise UnhashableError(_type_name(obj), _CYCLE) from None
+        raise UnhashableError(
+            _type_name(obj), f"it cannot be pickled: {_first_line(exc)}"
+        ) from None
+    finally:
+        walk.pickling -= 1
     # Out-of-band buffers (protocol 5) are hashed where they lie instead of copied into the pickle.
     h.update(_u64(len(buffers)))
     for buffer in buffers:
@@ -423,6 +605,32 @@ def _pickle_digest(obj: object, active: set[int]) -> bytes:
             h.update(xxhash.xxh3_128_digest(raw))
     h.update(stream.digest())
     return h.digest()
+
+
+def _pickle_copy(obj: object) -> Any:
+    """A copy of ``obj`` made by pickling and unpickling it (data shared, not copied)."""
+    import io
+
+    _, copy_pickler, copy_unpickler = _picklers()
+    sink = io.BytesIO()
+    kept: list[Any] = []
+    buffers: list[Any] = []
+    try:
+        copy_pickler(sink, kept, buffers).dump(obj)
+        sink.seek(0)
+        return copy_unpickler(sink, kept, buffers).load()
+    except RecursionError:
+        raise UnhashableError(_type_name(obj), _CYCLE) from None
+    except Exception as exc:
+        raise UnhashableError(
+            _type_name(obj), f"it cannot be copied by pickling: {_first_line(exc)}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
 # --- files and folders --------------------------------------------------------------------------
@@ -479,7 +687,7 @@ def _path_digest(path: Path) -> bytes:
 # --- numpy --------------------------------------------------------------------------------------
 
 
-def _numpy_digest(obj: Any) -> bytes | None:
+def _numpy_digest(obj: Any, walk: _Walk) -> bytes | None:
     import numpy as np
 
     if isinstance(obj, np.ndarray):
@@ -488,15 +696,15 @@ def _numpy_digest(obj: Any) -> bytes | None:
         if ma is not None and isinstance(obj, ma.MaskedArray):
             h = _hasher(b"numpy.MaskedArray")
             h.update(_ndarray_digest(np.ma.getmaskarray(obj)))
-            h.update(_ndarray_digest(obj.filled()))
+            h.update(_ndarray_digest(obj.filled(), walk))
             return h.digest()
-        return _ndarray_digest(obj)
+        return _ndarray_digest(obj, walk)
     if isinstance(obj, np.generic):
         return _tagged(b"numpy.scalar", _ndarray_digest(np.asarray(obj)))
     return None
 
 
-def _ndarray_digest(arr: Any) -> bytes:
+def _ndarray_digest(arr: Any, walk: _Walk | None = None) -> bytes:
     import numpy as np
 
     arr = np.asarray(arr).view(np.ndarray)
@@ -507,12 +715,12 @@ def _ndarray_digest(arr: Any) -> bytes:
         # Fields one by one: padding bytes between fields are uninitialised memory.
         _field(h, b"struct:" + "\0".join(dtype.names).encode("utf-8", "surrogatepass"))
         for name in dtype.names:
-            h.update(_ndarray_digest(arr[name]))
+            h.update(_ndarray_digest(arr[name], walk))
         return h.digest()
     if dtype.kind in "OT":
         # Object (and numpy 2 StringDType) arrays hold pointers, not values.
         _field(h, b"object")
-        h.update(_object_values_digest(arr.astype(object, copy=False).ravel()))
+        h.update(_object_values_digest(arr.astype(object, copy=False).ravel(), walk))
         return h.digest()
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
@@ -536,16 +744,17 @@ def _feed_array_bytes(h: xxhash.xxh3_128, arr: Any) -> None:
         h.update(block.reshape(-1).view(np.uint8))
 
 
-def _object_values_digest(values: Any) -> bytes:
+def _object_values_digest(values: Any, walk: _Walk | None = None) -> bytes:
     """Digest a 1-D sequence of Python objects: vectorized through Arrow when all are text."""
     arrow = _arrow_strings(values)
     if arrow is not None:
         return _tagged(b"text-values", _arrow_digest(arrow))
     h = _hasher(b"object-values")
     h.update(_u64(len(values)))
-    active: set[int] = set()
+    walk = walk or _Walk()
+    walk.spend(len(values), values)
     for item in values:
-        h.update(_digest(item, active))
+        h.update(_digest(item, walk))
     return h.digest()
 
 
@@ -571,48 +780,48 @@ def _arrow_strings(values: Any) -> Any:
 # --- pandas -------------------------------------------------------------------------------------
 
 
-def _pandas_digest(obj: Any, active: set[int]) -> bytes | None:
+def _pandas_digest(obj: Any, walk: _Walk) -> bytes | None:
     import pandas as pd
 
     if isinstance(obj, pd.DataFrame):
         h = _hasher(b"pandas.DataFrame")
         h.update(_u64(obj.shape[0]) + _u64(obj.shape[1]))
-        h.update(_index_digest(obj.columns, active))
-        h.update(_index_digest(obj.index, active))
+        h.update(_index_digest(obj.columns, walk))
+        h.update(_index_digest(obj.index, walk))
         for position in range(obj.shape[1]):
             h.update(_pandas_values_digest(obj.iloc[:, position]))
         return h.digest()
     if isinstance(obj, pd.Series):
         h = _hasher(b"pandas.Series")
-        h.update(_digest(obj.name, active))
-        h.update(_index_digest(obj.index, active))
+        h.update(_digest(obj.name, walk))
+        h.update(_index_digest(obj.index, walk))
         h.update(_pandas_values_digest(obj))
         return h.digest()
     if isinstance(obj, pd.Index):
-        return _index_digest(obj, active)
+        return _index_digest(obj, walk)
     if isinstance(obj, pd.api.extensions.ExtensionArray):
         return _tagged(b"pandas.array", _pandas_values_digest(pd.Series(obj, copy=False)))
     return None
 
 
-def _index_digest(index: Any, active: set[int]) -> bytes:
+def _index_digest(index: Any, walk: _Walk) -> bytes:
     import pandas as pd
 
     if isinstance(index, pd.RangeIndex):
         # A RangeIndex is three numbers; hashing them avoids materialising millions of labels.
         h = _hasher(b"pandas.RangeIndex")
-        h.update(_digest(index.name, active))
-        h.update(_digest((index.start, index.stop, index.step), active))
+        h.update(_digest(index.name, walk))
+        h.update(_digest((index.start, index.stop, index.step), walk))
         return h.digest()
     if isinstance(index, pd.MultiIndex):
         h = _hasher(b"pandas.MultiIndex")
-        h.update(_digest(list(index.names), active))
+        h.update(_digest(list(index.names), walk))
         h.update(_u64(index.nlevels))
         for level in range(index.nlevels):
             h.update(_pandas_values_digest(index.get_level_values(level)))
         return h.digest()
     h = _hasher(b"pandas.Index")
-    h.update(_digest(index.name, active))
+    h.update(_digest(index.name, walk))
     h.update(_pandas_values_digest(index))
     return h.digest()
 
@@ -635,7 +844,7 @@ def _pandas_values_digest(values: Any) -> bytes:
     array = values.array
     if isinstance(dtype, pd.CategoricalDtype):
         h.update(b"\1" if dtype.ordered else b"\0")
-        h.update(_digest(array.categories, set()))
+        h.update(_digest(array.categories, _Walk()))
         h.update(_ndarray_digest(array.codes))
         return h.digest()
     if isinstance(dtype, pd.DatetimeTZDtype):
@@ -824,10 +1033,10 @@ def _arrow_chunks_digest(chunks: list[Any], kind: Any) -> bytes:
             data.update(raw)
     else:
         # Maps, unions, run-end encoded and the like: rare enough to go value by value.
-        active: set[int] = set()
+        walk = _Walk()
         for chunk in chunks:
             for item in chunk.to_pylist():
-                data.update(_digest(item, active))
+                data.update(_digest(item, walk))
     h.update(data.digest())
     return h.digest()
 

@@ -375,6 +375,8 @@ def _what(first: dict[str, Any]) -> str:
         said.append(f"the data it wrote differs ({names})" if names else "its data differs")
     if "output" in reasons:
         said.append("its output differs")
+    if "figure" in reasons:
+        said.append("the figure it showed differs")
     return " and ".join(said)
 
 

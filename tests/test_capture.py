@@ -9,6 +9,7 @@ import pytest
 import jupyter_mlops as mlops
 from jupyter_mlops import hashing
 from jupyter_mlops.capture import CellCapture
+from jupyter_mlops.outputs import sanitize_output
 
 
 def cells_of(run_name: str) -> list[dict[str, Any]]:
@@ -37,7 +38,7 @@ def test_cells_are_recorded_in_order_with_timing_errors_and_names(shell: Any) ->
     assert compute["writes"] == ["data", "total"]
     assert compute["data_hashes"]["data"] == mlops.content_hash(shell.user_ns["data"])
     assert compute["source_hash"] == hashing.hash_bytes(compute["source"])
-    assert compute["output_hash"] == hashing.hash_bytes(hashing.sanitize_output("total 5.0\n"))
+    assert compute["output_hash"] == hashing.hash_bytes(sanitize_output("total 5.0\n"))
     assert broken["error"] == "NameError"
     assert "missing_name" in broken["error_value"]
     # The same result shown under another execution count hashes the same; another does not.
@@ -108,7 +109,7 @@ def test_the_trackers_own_messages_leave_output_hashes_alone(shell: Any) -> None
     shell.run_cell("%track status\nprint('result')", store_history=True)
     shell.run_cell("%track end", store_history=True)
     start, metric_cell, status_cell, end = cells_of("quiet-a")
-    plain = hashing.hash_bytes(hashing.sanitize_output("result\n"))
+    plain = hashing.hash_bytes(sanitize_output("result\n"))
     assert metric_cell["output_hash"] == plain
     assert status_cell["output_hash"] == plain
     assert start["output_hash"] == "partial"  # the run began inside it
