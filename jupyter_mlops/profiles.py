@@ -488,30 +488,36 @@ def _arrow_stats(
     count = len(values) - missing
     result: dict[str, Any] = {"count": count, "missing": missing}
     result["min"] = result["max"] = result["mean"] = None
+    counted: Any = None
+    try:
+        picked = values if rows.sample is None else values.take(pa.array(rows.sample))
+        counted = pc.value_counts(picked.drop_null())
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
     try:
         if count:
+            # Every distinct value counted: their extremes are the column's, from far fewer.
+            counted_all = counted is not None and rows.sample is None
+            source = counted.field("values") if counted_all else values
             # min_max has no duration kernel; durations order like their int64 ticks.
-            ticks = values.cast(pa.int64()) if pa.types.is_duration(kind) else values
+            ticks = source.cast(pa.int64()) if pa.types.is_duration(kind) else source
             extremes = pc.min_max(ticks)
             for key in ("min", "max"):
                 value = extremes[key]
-                if ticks is not values:
+                if ticks is not source:
                     value = pa.scalar(value.as_py(), type=kind)
                 result[key] = _json_value(_as_py(value))
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
     if count and pa.types.is_decimal(kind):
         result["mean"] = _json_value(_as_py(pc.mean(values)))
-    categorical = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-    categorical = categorical or pa.types.is_boolean(kind) or pa.types.is_string_view(kind)
-    try:
-        picked = values if rows.sample is None else values.take(pa.array(rows.sample))
-        counted = pc.value_counts(picked.drop_null())
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    if counted is None:
         result["distinct"] = None
         return result
     exact = rows.sample is None
     result["distinct"] = len(counted) if exact else _estimate_distinct_from(counted, count)
+    categorical = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    categorical = categorical or pa.types.is_boolean(kind) or pa.types.is_string_view(kind)
     if categorical:
         result["categories"] = _top_categories(counted, reference)
     return result
