@@ -128,7 +128,61 @@ class _Commands(click.Group):
                 shown = arg.encode("utf-8", "surrogateescape")[:60]
                 click.echo(f"Error: argument {index} ({shown!r}) is not valid UTF-8", err=True)
                 ctx.exit(2)
+        if ctx.parent is None:
+            args = _store_first(args)
         return super().parse_args(ctx, args)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command; a usage error is one line (what was wrong, and where help is)."""
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "jupyter mlops"
+            message = " ".join(exc.format_message().split())
+            click.echo(f"Error: {message} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        # ``ctx.exit(code)`` (help, version, a refused argument) comes back as its code.
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _store_first(args: list[str]) -> list[str]:
+    """The line with ``--store DIR`` moved before the subcommand, wherever it was given."""
+    rest: list[str] = []
+    moved: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            rest += args[index:]
+            break
+        if token == "--store" and index + 1 < len(args):
+            moved += args[index : index + 2]
+            index += 2
+            continue
+        if token.startswith("--store="):
+            moved.append(token)
+        else:
+            rest.append(token)
+        index += 1
+    return moved + rest
+
+
+def _store_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """The store folder: a project folder holding ``.mlops/`` stands for that ``.mlops/``."""
+    if value is None:
+        return None
+    value = Path(_home_expanded(str(value)) or value)
+    inner = value / ".mlops"
+    if value.name != ".mlops" and not (value / "tracking.db").exists() and inner.is_dir():
+        return inner
+    return value
 
 
 @click.group(
@@ -141,8 +195,10 @@ class _Commands(click.Group):
     "store_dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="JUPYTER_MLOPS_DIR",
-    help="The store folder (default: JUPYTER_MLOPS_DIR, else the nearest .mlops/ "
-    "up from here, else .mlops/ at the git root).",
+    callback=_store_folder,
+    help="The store: a .mlops/ folder or the project folder holding it; anywhere on the line "
+    "(default: JUPYTER_MLOPS_DIR, else the nearest .mlops/ up from here, else .mlops/ at the "
+    "git root).",
 )
 @click.pass_context
 def cli(ctx: click.Context, store_dir: Path | None) -> None:
@@ -238,6 +294,66 @@ def diff_command(ctx: click.Context, run_a: str, run_b: str, output_format: str)
     click.echo(diff_text(diff))
 
 
+@cli.command("artifact")
+@click.argument("run")
+@click.argument("name", required=False)
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    help="Where to write it (a file, or a folder to write NAME in; - for standard output; "
+    "default: NAME in the current folder).",
+)
+@click.option("--force", is_flag=True, help="Overwrite a file already at the output path.")
+@click.option("--list", "list_only", is_flag=True, help="List RUN's artifacts instead.")
+@format_option
+@click.pass_context
+@friendly_errors
+def artifact_command(
+    ctx: click.Context,
+    run: str,
+    name: str | None,
+    output: str | None,
+    force: bool,
+    list_only: bool,
+    output_format: str,
+) -> None:
+    """Get the artifact NAME of RUN back as a file (or list RUN's artifacts with --list)."""
+    from .run import get_run
+
+    record = get_run(run, store=_store(ctx))
+    if list_only or name is None:
+        if not list_only:
+            raise click.UsageError("give the artifact's NAME, or --list")
+        rows = record.artifacts()
+        if output_format == "json":
+            _emit_json({"run": record.id, "artifacts": rows})
+            return
+        from .tables import artifacts_table
+
+        click.echo(artifacts_table(rows))
+        return
+    artifact = record.artifact(name)
+    payload = artifact.read_bytes()
+    if output == "-":
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+        return
+    target = Path(_home_expanded(output) or ".")
+    if output is None or target.is_dir():
+        target = target / Path(name).name
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; pass --force to overwrite it")
+    try:
+        target.write_bytes(payload)
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if output_format == "json":
+        _emit_json({"run": record.id, "name": name, "path": str(target), "bytes": len(payload)})
+    else:
+        click.echo(f"{target} ({len(payload)} bytes, {artifact.kind})")
+
+
 def _tolerances(values: tuple[str, ...]) -> dict[str, tuple[float, float] | float]:
     """``--tol KEY=RTOL`` or ``--tol KEY=RTOL,ATOL`` into per-metric tolerances."""
     out: dict[str, tuple[float, float] | float] = {}
@@ -279,6 +395,17 @@ def tolerance_options(command: F) -> F:
         default=DEFAULT_RTOL,
         show_default=True,
         help="Relative tolerance of metrics: float noise passes, real change fails.",
+    )(command)
+
+
+def autolog_option(command: F) -> F:
+    """The shared ``--autolog/--no-autolog`` option of replay, sweep and check."""
+    return click.option(
+        "--autolog/--no-autolog",
+        default=True,
+        show_default=True,
+        help="Autolog fits, scores, models and system metrics in the kernel "
+        "(a replay autologs only when its original run did).",
     )(command)
 
 
@@ -326,17 +453,6 @@ def data_thresholds(
 
     base = load_thresholds(thresholds_file) if thresholds_file is not None else None
     return parse_threshold_options(threshold_options, ignored, base)
-
-
-def autolog_option(command: F) -> F:
-    """The shared ``--autolog/--no-autolog`` option of replay, sweep and check."""
-    return click.option(
-        "--autolog/--no-autolog",
-        default=True,
-        show_default=True,
-        help="Autolog fits, scores, models and system metrics in the kernel "
-        "(a replay autologs only when its original run did).",
-    )(command)
 
 
 @cli.command("replay")
@@ -480,6 +596,25 @@ def _is_option(token: str) -> bool:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
 @click.option("--progress/--no-progress", default=True, help="A progress bar over the points.")
 @autolog_option
+@click.option(
+    "--cluster",
+    metavar="ADDRESS|local[:N]",
+    help="Run the points on a Dask cluster: a scheduler address (tcp://host:8786) or "
+    "local:N for N worker processes started here (needs the dask extra).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --cluster: try a point again this many times when its worker dies.",
+)
+@click.option(
+    "--upload",
+    is_flag=True,
+    help="With --cluster: send the notebook's folder to the workers (else they must see "
+    "its files on a shared path).",
+)
 @format_option
 @click.pass_context
 @friendly_errors
@@ -495,6 +630,9 @@ def sweep_command(
     timeout: float | None,
     progress: bool,
     autolog: bool,
+    cluster: str | None,
+    retries: int,
+    upload: bool,
     output_format: str,
 ) -> None:
     """Run NOTEBOOK over the cartesian grid of params with Papermill.
@@ -527,6 +665,9 @@ def sweep_command(
         progress=progress,
         autolog=autolog,
         store=open_store(Path(directory) if directory else None),
+        cluster=cluster,
+        retries=retries,
+        upload=upload,
     )
     if output_format == "json":
         _emit_json(result)

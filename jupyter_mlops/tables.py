@@ -13,6 +13,7 @@ from .compare import telling_line
 from .linearity import cell_label
 
 __all__ = [
+    "artifacts_table",
     "diff_text",
     "format_duration",
     "format_value",
@@ -138,9 +139,12 @@ def run_text(run: dict[str, Any]) -> str:
         rows = [[k, format_value(v, 60)] for k, v in run["params"].items()]
         parts.append(_section("params", rows, ["key", "value"]))
     series = run.get("metric_series") or {}
+    # A long series is thinned for the view; its full length is what was logged.
+    lengths = run.get("metric_series_length") or {}
     if run["metrics"]:
         rows = [
-            [k, format_value(v), len(series.get(k, [])) or "-"] for k, v in run["metrics"].items()
+            [k, format_value(v), lengths.get(k) or len(series.get(k, [])) or "-"]
+            for k, v in run["metrics"].items()
         ]
         parts.append(_section("metrics", rows, ["key", "latest", "points"]))
     cells = run.get("cells") or []
@@ -181,8 +185,7 @@ def run_text(run: dict[str, Any]) -> str:
         parts.append(_section("data checks", rows, headers))
     artifacts = run.get("artifacts") or []
     if artifacts:
-        rows = [[a["name"], a["kind"], a["size_bytes"], a["hash"][:16]] for a in artifacts]
-        parts.append(_section("artifacts", rows, ["name", "kind", "bytes", "hash"]))
+        parts.append(f"artifacts\n{artifacts_table(artifacts)}")
     env = run.get("environment")
     if env:
         git = env.get("git") or {}
@@ -197,6 +200,16 @@ def run_text(run: dict[str, Any]) -> str:
             )
         parts.append(_section("environment", rows, None))
     return "\n\n".join(parts)
+
+
+def artifacts_table(artifacts: list[dict[str, Any]]) -> str:
+    """A run's artifacts as a text table: name, kind, size and content hash."""
+    if not artifacts:
+        return "no artifacts"
+    rows = [[a["name"], a["kind"], a["size_bytes"], a["hash"][:16]] for a in artifacts]
+    return tabulate(
+        rows, headers=["name", "kind", "bytes", "hash"], tablefmt="simple", disable_numparse=True
+    )
 
 
 def _check_problems(report: dict[str, Any]) -> str:

@@ -91,16 +91,25 @@ class Artifact:
         """Where the stored copy is (content-addressed, under the store's ``blobs/``)."""
         return self.store.blob_path(self.hash)
 
-    def load(self, trusted: Sequence[str] = ()) -> Any:
-        """The object back: a model, a table, a pickled object; a stored file gives its path.
+    def read_bytes(self) -> bytes:
+        """The stored content, byte for byte as it was logged."""
+        return self._stored().read_bytes()
 
-        ``trusted`` names more types a skops file may rebuild (only for models of your own).
-        """
+    def _stored(self) -> Path:
         path = self.path
         if not path.is_file():
             raise InvalidValueError(self.name, f"its stored copy is missing ({path})")
+        return path
+
+    def load(self, trusted: Sequence[str] = ()) -> Any:
+        """The object back: a model, a table, a pickled object; a stored file by its suffix
+        (``.pkl``/``.pickle``, ``.joblib``, ``.skops``, ``.json``), else its stored path.
+
+        ``trusted`` names more types a skops file may rebuild (only for models of your own).
+        """
+        path = self._stored()
         if self.kind == "file":
-            return path
+            return _load_file(self.name, path, trusted)
         if self.kind == "table":
             import pandas as pd
 
@@ -116,6 +125,24 @@ class Artifact:
 
             return lightgbm.Booster(model_str=path.read_text())
         raise InvalidValueError(self.name, f"has kind {self.kind!r}, which cannot be loaded")
+
+
+def _load_file(name: str, path: Path, trusted: Sequence[str]) -> Any:
+    """A logged file read back by what its name says it holds; any other file is its path."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".pkl", ".pickle"):
+        return pickle.loads(path.read_bytes())
+    if suffix == ".joblib":
+        import joblib
+
+        return joblib.load(path)
+    if suffix == ".skops":
+        return _load_skops(name, path.read_bytes(), trusted)
+    if suffix == ".json":
+        import json
+
+        return json.loads(path.read_text(encoding="utf-8"))
+    return path
 
 
 def _load_skops(name: str, payload: bytes, trusted: Sequence[str]) -> Any:

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_TAGS",
     "RUN_ID",
     "ApiError",
+    "artifact_file",
     "compare_runs",
     "delete_run",
     "metric_series",
@@ -263,6 +264,30 @@ def metric_series(
         "length": length,
         "downsampled": len(points) < length,
         "points": points,
+    }
+
+
+def artifact_file(root: Path, run_id: str, name: str) -> dict[str, Any]:
+    """A run's artifact to download: its stored copy (checked to lie in the store's blobs),
+    a content type by its name, its file name and size."""
+    import mimetypes
+
+    from ..run import get_run
+
+    store = store_for(root)
+    artifact = get_run(check_run_id(run_id), store=store).artifact(name)
+    path = inside_root(store.blobs, artifact.path)
+    if path is None or not path.is_file():
+        raise ApiError(404, "not_found", f"artifact {name[:200]!r}: its stored copy is missing")
+    if artifact.kind == "file" or artifact.kind == "table":
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    else:  # models and pickles: bytes only Python reads back
+        content_type = "application/octet-stream"
+    return {
+        "path": path,
+        "content_type": content_type,
+        "filename": Path(name).name or "artifact",
+        "size": path.stat().st_size,
     }
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -280,6 +281,38 @@ class MetricHandler(MlopsHandler):
             )
 
 
+class ArtifactHandler(MlopsHandler):
+    """``GET runs/{id}/artifacts/{name}``: the artifact's bytes, as an attachment."""
+
+    @tornado.web.authenticated
+    @authorized(resource=AUTH_RESOURCE)
+    async def get(self, run_id: str, name: str) -> None:
+        """The stored copy of the artifact, read in chunks."""
+        try:
+            found = await self.call(api.artifact_file, self.root, run_id, name)
+        except MlopsError as exc:
+            self.finish_error(exc)
+            return
+        self.set_header("Content-Type", found["content_type"])
+        self.set_header("Content-Length", str(found["size"]))
+        self.set_header("Content-Disposition", _attachment(found["filename"]))
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+        with open(found["path"], "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition naming the file for every browser (RFC 6266 and 5987)."""
+    plain = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 class CompareHandler(MlopsHandler):
     """``GET compare?ids=a,b,...``."""
 
@@ -327,6 +360,7 @@ _ROUTES: list[tuple[str, type[MlopsHandler]]] = [
     (r"runs/([^/]+)", RunHandler),
     (r"runs/([^/]+)/metrics/(.+)", MetricHandler),
     (r"runs/([^/]+)/replay", ReplayStartHandler),
+    (r"runs/([^/]+)/artifacts/(.+)", ArtifactHandler),
     ("compare", CompareHandler),
     (r"replays/([^/]+)", ReplayHandler),
 ]
