@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CELL_TARGET_US = 20.0
+# As in bench_tracking.py: the 20 us budget was set where a bare run_cell took about 77.5 us;
+# on another machine the same budget is the same share of its bare run_cell.
+ANCHOR_BARE_RUN_CELL_US = 77.5
 PER_FILE_TARGET_US = 3.0
 CELLS = ("x = 1", "y = x + 2\nz = [y] * 3", "total = sum(range(100))")
 READ_FILES = "for _path in PATHS:\n    with open(_path, 'rb') as _f:\n        _f.read()"
@@ -210,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     files_share = paired(small["tracked"], small["files off"])
     per_file_cell = paired(reading["tracked"], reading["files off"]) / 1000
     per_file = paired(collected, idle)
+    scaled = CELL_TARGET_US * median(small["bare"]) / ANCHOR_BARE_RUN_CELL_US
     result = {
         "no_file_cells": {
             "bare_us": median(small["bare"]),
@@ -219,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "file_recording_us": files_share,
             "target_us": CELL_TARGET_US,
             "meets_target": cell_overhead <= CELL_TARGET_US,
+            "scaled_target_us": scaled,
+            "meets_scaled_target": cell_overhead <= scaled,
         },
         "idle_hook": {
             "bare_before_us": median(before_hook),
@@ -246,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  tracked                   {cell['tracked_us']:8.1f}")
     print(
         f"  tracked - bare            {cell_overhead:8.1f}   target <= {CELL_TARGET_US:g}"
-        f"  {'ok' if cell['meets_target'] else 'MISSED'}"
+        f"  {'ok' if cell['meets_target'] else 'MISSED'}; scaled {scaled:.0f}: "
+        f"{'ok' if cell['meets_scaled_target'] else 'MISSED'}"
     )
     print(f"  of which file recording   {files_share:8.1f}")
     print(
