@@ -62,6 +62,8 @@ _RUN_FIELDS_AS_TAGS = ("kind", "sweep_id", "host", "kernel", "origin", "notebook
 
 def _mlflow() -> Any:
     """The mlflow package, or one line saying which extra to install."""
+    # MLflow's client prints a link to every run it ends; an export of many runs is one line.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         import mlflow
     except ImportError:
@@ -351,7 +353,7 @@ def _export_artifacts(
         for name, data in record.items():
             payload = json.dumps(data, default=str, allow_nan=True).encode()
             digest = f"{name}:{hash_bytes(payload)}"
-            if digest in sent or data is None:
+            if digest in sent or not data:
                 continue
             sent = {s for s in sent if not s.startswith(name + ":")} | {digest}
             target = root / name

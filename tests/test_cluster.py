@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.cluster import pack_folder
-from jupyter_mlops.errors import InvalidValueError
+from jupyter_mlops.errors import InvalidValueError, MlopsError
 from jupyter_mlops.store import open_store
 from jupyter_mlops.sweeps import sweep
 
@@ -144,3 +145,13 @@ def test_a_folder_too_big_to_send_is_refused(
     monkeypatch.setattr(cluster, "MAX_UPLOAD_BYTES", 1024)
     with pytest.raises(InvalidValueError, match="a path the workers share"):
         pack_folder(tmp_path)
+
+
+def test_without_the_extra_one_line_says_what_to_install(
+    notebook: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MlopsError, match=r'pip install "jupyter-mlops\[dask\]"') as caught:
+        sweep(notebook, {"x": [1]}, cluster="local:1", progress=False)
+    assert "\n" not in str(caught.value)
+    assert open_store().list_runs() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,16 @@ from .conftest import PYTHON, child_env
 from .test_merge import record_runs
 
 pytestmark = pytest.mark.slow
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server and its workers: asked first, then killed."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=15)
 
 
 def free_port() -> int:
@@ -69,8 +80,7 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 raise RuntimeError((folder / "server.log").read_text()[-2000:]) from None
             time.sleep(0.5)
     yield uri
-    os.killpg(server.pid, 15)
-    server.wait(timeout=30)
+    stop(server)
 
 
 def long_run(store: Store) -> str:
