@@ -207,5 +207,31 @@ export const api = {
   },
   replay(id: string): Promise<IReplay> {
     return requestAPI<IReplay>(`replays/${encodeURIComponent(id)}`);
+  },
+  /** An artifact's stored bytes, fetched with the page's credentials. */
+  async artifact(id: string, name: string): Promise<Blob> {
+    const url = URLExt.join(
+      settings.baseUrl, 'jupyter-mlops', 'api', 'runs', encodeURIComponent(id), 'artifacts', encodeURIComponent(name)
+    );
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, {}, settings);
+    } catch (error) {
+      throw new ApiError(0, 'network', String(error));
+    }
+    if (!response.ok) {
+      let data: any = null;
+      try {
+        data = await response.json();
+      } catch {
+        data = null;
+      }
+      throw new ApiError(
+        response.status,
+        (data && data.error) || `http_${response.status}`,
+        (data && data.message) || response.statusText
+      );
+    }
+    return response.blob();
   }
 };

@@ -9,7 +9,7 @@ import { Widget } from '@lumino/widgets';
 
 import { ApiError, ICell, IReplay, IRunDetail, api } from './api';
 import { metricChart, purgeCharts } from './charts';
-import { append, clear, duration, h, keyValueTable, show, statusBadge, when } from './dom';
+import { append, bytes, clear, duration, h, keyValueTable, show, statusBadge, when } from './dom';
 
 const POLL_MS = 2000;
 const REPLAY_POLL_MS = 1000;
@@ -190,6 +190,7 @@ export class RunDetailView extends Widget {
       this._section('Metrics', this._metrics(run)),
       this._section(`Cells (${run.cells.length}, in the order they ran)`, this._cells(run.cells)),
       this._section('Datasets', this._datasets(run)),
+      this._section(`Artifacts (${run.artifacts.length})`, this._artifacts(run)),
       this._section('Environment', this._environment(run)),
       this._section('Replays', this._replays(run))
     );
@@ -358,6 +359,64 @@ export class RunDetailView extends Widget {
         )
       )
     );
+  }
+
+  private _artifacts(run: IRunDetail): HTMLElement {
+    if (!run.artifacts.length) {
+      return this._none('No artifacts.');
+    }
+    return h(
+      'table',
+      { className: 'jp-mlops-table jp-mlops-artifacts' },
+      h('thead', {}, h('tr', {}, ...['name', 'kind', 'size', 'hash', ''].map(name => h('th', { scope: 'col' }, name)))),
+      h(
+        'tbody',
+        {},
+        ...run.artifacts.map(artifact => {
+          const name = show(artifact.name);
+          return h(
+            'tr',
+            {},
+            h('td', { className: 'jp-mlops-artifact-name', title: name }, name),
+            h('td', {}, show(artifact.kind)),
+            h('td', {}, bytes(Number(artifact.size_bytes))),
+            h('td', { className: 'jp-mlops-hash' }, show(artifact.hash).slice(0, 12)),
+            h(
+              'td',
+              {},
+              h(
+                'button',
+                {
+                  className: 'jp-mlops-button jp-mlops-download',
+                  title: `Download ${name}`,
+                  'aria-label': `Download ${name}`,
+                  onclick: () => void this._download(run, name)
+                },
+                'Download'
+              )
+            )
+          );
+        })
+      )
+    );
+  }
+
+  private async _download(run: IRunDetail, name: string): Promise<void> {
+    try {
+      const blob = await api.artifact(run.id, name);
+      const link = h('a', { href: URL.createObjectURL(blob), download: name.split('/').pop() || 'artifact' });
+      link.style.display = 'none';
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      window.setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    } catch (error) {
+      await showDialog({
+        title: `Cannot download ${name}`,
+        body: error instanceof ApiError ? error.message : String(error),
+        buttons: [Dialog.okButton()]
+      });
+    }
   }
 
   private _environment(run: IRunDetail): HTMLElement {

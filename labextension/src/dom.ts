@@ -96,6 +96,21 @@ export function duration(seconds: number | null | undefined): string {
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
+/** A size in bytes as short text: 512 B, 3.4 KB, 12 MB. */
+export function bytes(size: number): string {
+  if (!Number.isFinite(size)) {
+    return '—';
+  }
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
 /** A status badge. */
 export function statusBadge(status: string): HTMLElement {
   return h(
