@@ -31,7 +31,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jupyter_mlops.hashing import content_hash, profile
+from jupyter_mlops.hashing import content_hash
+from jupyter_mlops.profiles import profile
 from jupyter_mlops.values import MAX_ITEMS, value_hash
 
 # Cells for the per-cell hook: the budget (20 us on the anchor machine) is for cells that

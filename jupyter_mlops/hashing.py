@@ -1,4 +1,4 @@
-"""Content hashes and data profiles: what a run's data *is*, independent of where it lives.
+"""Content hashes: what a run's data *is*, independent of where it lives.
 
 Every hash is xxh3_128 in lowercase hex. ``content_hash`` depends on content only (never on
 object identity, a path or an mtime), is equal across processes for equal content, and mixes a
@@ -17,6 +17,7 @@ This module is on the hot path of every captured cell, so importing it must stay
 pandas, pyarrow and polars are never imported here at module level. Objects are recognised by
 ``type(obj).__module__`` and class name, and a library is imported inside a function only once
 an object of that library is in hand (so it is already loaded and the import is a dict lookup).
+Profiles of data (what ``log_data`` records beside the hash) are in ``profiles``.
 """
 
 from __future__ import annotations
@@ -26,52 +27,26 @@ import os
 import re
 import struct
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 from typing import Any, cast
 
 import xxhash
 
-from jupyter_mlops.errors import InvalidValueError, UnhashableError
+from jupyter_mlops.errors import UnhashableError
 
 __all__ = [
     "IDENTITY",
     "TOO_LARGE",
-    "DataInfo",
     "content_hash",
-    "describe",
     "hash_bytes",
     "hash_file",
     "is_data",
-    "profile",
 ]
 
 # Files are read in chunks of this size so a multi-gigabyte file never sits in memory.
 _FILE_CHUNK = 1 << 20
 # Non-contiguous arrays are copied this many bytes at a time rather than whole.
 _ARRAY_CHUNK = 16 << 20
-# Above this many rows, `distinct` is estimated from a sample: exact counting is a hash table
-# over every row, which takes seconds on millions of unique values.
-_EXACT_DISTINCT_ROWS = 1_000_000
-_DISTINCT_SAMPLE = 100_000
-# Profiles go into the store; a column of long documents must not copy them there.
-_MAX_PROFILE_TEXT = 100
-
-_TABLE_SUFFIXES = (
-    ".csv",
-    ".csv.gz",
-    ".tsv",
-    ".tsv.gz",
-    ".parquet",
-    ".pq",
-    ".feather",
-    ".arrow",
-    ".ipc",
-    ".jsonl",
-    ".ndjson",
-    ".json",
-)
-
 
 # ---------------------------------------------------------------------------------------------
 # Public API
@@ -121,58 +96,6 @@ def is_data(obj: object) -> bool:
         if len(_DATA_TYPE_CACHE) < 4096:
             _DATA_TYPE_CACHE[cls] = known
     return known
-
-
-@dataclass
-class DataInfo:
-    """What is recorded about a dataset: its hash, kind, shape, schema, profile and size."""
-
-    kind: str
-    hash: str
-    shape: list[int] | None = None
-    schema: dict[str, str] | None = None
-    profile: dict[str, Any] | None = None
-    path: str | None = None
-    size_bytes: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-serializable dict."""
-        return asdict(self)
-
-
-def describe(obj: object) -> DataInfo:
-    """Return the content hash plus kind, shape, schema, profile and size of ``obj``."""
-    if isinstance(obj, PurePath):
-        return _describe_path(Path(obj))
-    digest = content_hash(obj)
-    family = _family(obj)
-    if family is not None:
-        kind, shape, schema, size = _tabular_facts(obj, family)
-        prof = profile(obj) if _profilable(obj, family) else None
-        return DataInfo(kind, digest, shape, schema, prof, None, size)
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return DataInfo("bytes", digest, size_bytes=memoryview(obj).nbytes)
-    if isinstance(obj, str):
-        return DataInfo("text", digest, size_bytes=len(obj.encode("utf-8", "surrogatepass")))
-    return DataInfo("object", digest)
-
-
-def profile(obj: object) -> dict[str, Any]:
-    """Return per-column type, count, missing, min, max, mean and distinct for tabular data."""
-    family = _family(obj)
-    if family is None or not _profilable(obj, family):
-        raise InvalidValueError(
-            _type_name(obj),
-            "only a frame, series, table or 1-/2-D array can be profiled",
-        )
-    rows, columns = _columns(obj, family)
-    approximate = rows > _EXACT_DISTINCT_ROWS
-    sample = _sample_rows(rows) if approximate else None
-    stats: dict[str, Any] = {}
-    for position, (name, dtype, values) in enumerate(columns):
-        key = name if name not in stats else f"{name} ({position})"
-        stats[key] = {"dtype": dtype, **_column_stats(values, sample)}
-    return {"rows": rows, "columns": stats, "approximate": approximate}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1064,380 +987,3 @@ def _fixed_width(kind: Any) -> bool:
         return bool(kind.bit_width % 8 == 0)
     except ValueError:
         return False
-
-
-# ---------------------------------------------------------------------------------------------
-# describe() and profile()
-# ---------------------------------------------------------------------------------------------
-
-
-def _describe_path(path: Path) -> DataInfo:
-    digest = content_hash(path)
-    if path.is_dir():
-        size = sum((path / rel).stat().st_size for rel, k in _directory_entries(path) if k == "f")
-        return DataInfo("directory", digest, path=str(path), size_bytes=size)
-    size = path.stat().st_size
-    table = _read_table(path)
-    if table is None:
-        return DataInfo("file", digest, path=str(path), size_bytes=size)
-    return DataInfo(
-        "file",
-        digest,
-        shape=[table.num_rows, table.num_columns],
-        schema=_arrow_schema(table),
-        profile=profile(table),
-        path=str(path),
-        size_bytes=size,
-    )
-
-
-def _read_table(path: Path) -> Any:
-    """Read a tabular file with pyarrow, or return None if it is not one (or cannot be read)."""
-    name = path.name.lower()
-    suffix = next((s for s in _TABLE_SUFFIXES if name.endswith(s)), None)
-    if suffix is None:
-        return None
-    try:
-        import pyarrow as pa
-
-        if suffix.startswith((".csv", ".tsv")):
-            from pyarrow import csv
-
-            delimiter = "\t" if suffix.startswith(".tsv") else ","
-            return csv.read_csv(
-                path,
-                parse_options=csv.ParseOptions(delimiter=delimiter),
-                # An empty field is a missing value, as pandas reads it (and writes None).
-                convert_options=csv.ConvertOptions(strings_can_be_null=True),
-            )
-        if suffix in (".parquet", ".pq"):
-            from pyarrow import parquet
-
-            return parquet.read_table(path)
-        if suffix in (".feather", ".arrow", ".ipc"):
-            from pyarrow import feather
-
-            return feather.read_table(path)
-        from pyarrow import json
-
-        return json.read_json(path)
-    except ImportError:
-        return None
-    except (pa.ArrowException, OSError, ValueError):
-        # A .json that is one document rather than lines, a malformed csv: hash and size only.
-        return None
-
-
-def _profilable(obj: Any, family: str) -> bool:
-    if family != "numpy":
-        return True
-    # A structured array is a table of its fields; a plain one, of its columns.
-    return bool(obj.ndim == 1 if obj.dtype.names is not None else 1 <= obj.ndim <= 2)
-
-
-def _tabular_facts(
-    obj: Any, family: str
-) -> tuple[str, list[int], dict[str, str] | None, int | None]:
-    """Return kind, shape, schema and size in bytes of a data object."""
-    if family == "numpy":
-        names = obj.dtype.names
-        schema: dict[str, str] | None = None
-        if names is not None:
-            schema = {n: str(obj.dtype.fields[n][0]) for n in names}
-        elif obj.ndim == 2:
-            schema = {str(i): str(obj.dtype) for i in range(obj.shape[1])}
-        elif obj.ndim == 1:
-            schema = {"0": str(obj.dtype)}
-        return "array", list(obj.shape), schema, int(obj.nbytes)
-    if family == "pandas":
-        import pandas as pd
-
-        if isinstance(obj, pd.DataFrame):
-            schema = {str(c): str(t) for c, t in zip(obj.columns, obj.dtypes, strict=True)}
-            size = int(obj.memory_usage(index=True, deep=False).sum())
-            return "dataframe", list(obj.shape), schema, size
-        schema = {_column_name(obj.name): str(obj.dtype)}
-        return "series", [len(obj)], schema, int(obj.memory_usage(deep=False))
-    if family == "polars":
-        import polars as pl
-
-        if isinstance(obj, pl.DataFrame):
-            schema = {str(k): str(v) for k, v in obj.schema.items()}
-            return "dataframe", list(obj.shape), schema, int(obj.estimated_size())
-        schema = {_column_name(obj.name): str(obj.dtype)}
-        return "series", [len(obj)], schema, int(obj.estimated_size())
-    import pyarrow as pa
-
-    if isinstance(obj, (pa.Table, pa.RecordBatch)):
-        return "table", [obj.num_rows, obj.num_columns], _arrow_schema(obj), int(obj.nbytes)
-    return "array", [len(obj)], {"0": str(obj.type)}, int(obj.nbytes)
-
-
-def _arrow_schema(table: Any) -> dict[str, str]:
-    return {field.name: str(field.type) for field in table.schema}
-
-
-def _column_name(name: Any) -> str:
-    return "0" if name is None or name == "" else str(name)
-
-
-def _columns(obj: Any, family: str) -> tuple[int, list[tuple[str, str, Any]]]:
-    """Split tabular data into (rows, [(column name, dtype, values)])."""
-    if family == "numpy":
-        import numpy as np
-
-        arr: Any = np.asarray(obj)
-        if arr.dtype.names is not None:
-            names = arr.dtype.names
-            return len(arr), [(n, str(arr.dtype.fields[n][0]), arr[n]) for n in names]
-        if arr.ndim == 1:
-            return len(arr), [("0", str(arr.dtype), arr)]
-        # Column-major once, so that every column below is a contiguous run.
-        arr = np.asfortranarray(arr)
-        return arr.shape[0], [(str(i), str(arr.dtype), arr[:, i]) for i in range(arr.shape[1])]
-    if family == "pandas":
-        import pandas as pd
-
-        if isinstance(obj, pd.DataFrame):
-            picked = (obj.iloc[:, i] for i in range(obj.shape[1]))
-            columns = [(str(c.name), str(c.dtype), c) for c in picked]
-            return len(obj), columns
-        return len(obj), [(_column_name(obj.name), str(obj.dtype), obj)]
-    if family == "polars":
-        import polars as pl
-
-        series = list(obj.iter_columns()) if isinstance(obj, pl.DataFrame) else [obj]
-        # An Object column's Arrow form holds addresses: profile its Python values instead.
-        columns = [
-            (
-                _column_name(c.name),
-                str(c.dtype),
-                c.to_numpy() if c.dtype == pl.Object else c.to_arrow(),
-            )
-            for c in series
-        ]
-        return len(obj), columns
-    import pyarrow as pa
-
-    if isinstance(obj, (pa.Table, pa.RecordBatch)):
-        columns = [(f.name, str(f.type), obj.column(i)) for i, f in enumerate(obj.schema)]
-        return obj.num_rows, columns
-    return len(obj), [("0", str(obj.type), obj)]
-
-
-def _sample_rows(rows: int) -> Any:
-    """Pick a deterministic, spread-out sample of row numbers.
-
-    One random row in each of ``_DISTINCT_SAMPLE`` equal strata: evenly spaced rows would alias
-    with periodic data (ids cycling with the sampling step), a fixed seed keeps it reproducible.
-    """
-    import numpy as np
-
-    size = min(rows, _DISTINCT_SAMPLE)
-    starts = np.arange(size, dtype=np.int64) * rows // size
-    stops = np.arange(1, size + 1, dtype=np.int64) * rows // size
-    jitter = np.random.default_rng(0).random(size)
-    return starts + (jitter * (stops - starts)).astype(np.int64)
-
-
-def _column_stats(values: Any, sample: Any) -> dict[str, Any]:
-    """Return count, missing, min, max, mean and distinct of one column."""
-    import numpy as np
-
-    if type(values).__module__.partition(".")[0] == "pandas":
-        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":
-            values = values.to_numpy()
-        else:
-            converted = _pandas_to_arrow(values)
-            if converted is None:
-                return _python_stats(values.to_numpy(dtype=object))
-            values = converted
-    if isinstance(values, np.ndarray):
-        if values.ndim != 1:  # a sub-array field of a structured array
-            return _python_stats(list(values))
-        if values.dtype.kind in "iuf":
-            return _numeric_stats(values, sample)
-        converted = _numpy_to_arrow(values)
-        if converted is None:
-            return _python_stats(values)
-        values = converted
-    return _arrow_stats(values, sample)
-
-
-def _pandas_to_arrow(values: Any) -> Any:
-    import numpy as np
-    import pyarrow as pa
-
-    to_arrow = getattr(values.array, "__arrow_array__", None)
-    try:
-        if to_arrow is not None:
-            return to_arrow()
-        if isinstance(values.dtype, np.dtype):
-            return pa.array(values.to_numpy(), from_pandas=True)
-        return pa.array(np.asarray(values.array), from_pandas=True)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return None
-
-
-def _numpy_to_arrow(values: Any) -> Any:
-    import numpy as np
-    import pyarrow as pa
-
-    try:
-        return pa.array(np.ascontiguousarray(values), from_pandas=True)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return None
-
-
-def _numeric_stats(values: Any, sample: Any) -> dict[str, Any]:
-    # numpy rather than pyarrow.compute here: min_max over floats is ten times faster.
-    import numpy as np
-    import pyarrow as pa
-
-    if values.dtype.kind == "f":
-        nan = np.isnan(values)
-        missing = int(np.count_nonzero(nan))
-        valid = values[~nan] if missing else values
-    else:
-        missing = 0
-        valid = values
-    count = len(valid)
-    result: dict[str, Any] = {"count": count, "missing": missing}
-    if count:
-        result["min"] = _json_value(valid.min().item())
-        result["max"] = _json_value(valid.max().item())
-        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is a NaN mean, fine
-            result["mean"] = _json_value(float(valid.mean(dtype=np.float64)))
-    else:
-        result.update(min=None, max=None, mean=None)
-    try:
-        if sample is None:
-            result["distinct"] = len(pa.array(np.ascontiguousarray(valid)).unique())
-        else:
-            picked = values[sample]
-            if values.dtype.kind == "f":
-                picked = picked[~np.isnan(picked)]
-            result["distinct"] = _estimate_distinct(pa.array(picked), count)
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # float16 has no hash kernel
-        result["distinct"] = len(np.unique(valid))
-    return result
-
-
-def _arrow_stats(values: Any, sample: Any) -> dict[str, Any]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    kind = values.type
-    if isinstance(kind, pa.ExtensionType):
-        values = (
-            pa.chunked_array([c.storage for c in values.chunks], type=kind.storage_type)
-            if isinstance(values, pa.ChunkedArray)
-            else values.storage
-        )
-        kind = kind.storage_type
-    if pa.types.is_dictionary(kind):
-        values = values.cast(kind.value_type)
-        kind = kind.value_type
-    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
-    if numeric and values.null_count == 0:
-        return _numeric_stats(values.to_numpy(), sample)
-    missing = values.null_count
-    count = len(values) - missing
-    result: dict[str, Any] = {"count": count, "missing": missing}
-    result["min"] = result["max"] = result["mean"] = None
-    try:
-        if count:
-            # min_max has no duration kernel; durations order like their int64 ticks.
-            ticks = values.cast(pa.int64()) if pa.types.is_duration(kind) else values
-            extremes = pc.min_max(ticks)
-            for key in ("min", "max"):
-                value = extremes[key]
-                if ticks is not values:
-                    value = pa.scalar(value.as_py(), type=kind)
-                result[key] = _json_value(_as_py(value))
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        pass
-    if count and (numeric or pa.types.is_decimal(kind)):
-        result["mean"] = _json_value(_as_py(pc.mean(values)))
-    try:
-        if sample is None:
-            result["distinct"] = len(pc.unique(values)) - (1 if missing else 0)
-        else:
-            picked = values.take(pa.array(sample)).drop_null()
-            result["distinct"] = _estimate_distinct(picked, count)
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        result["distinct"] = None
-    return result
-
-
-def _python_stats(values: Any) -> dict[str, Any]:
-    """Stats for a column of arbitrary Python objects, which Arrow cannot hold."""
-    present = [x for x in values if not (x is None or (isinstance(x, float) and math.isnan(x)))]
-    try:
-        distinct: int | None = len(set(present))
-    except TypeError:  # lists, dicts: unhashable values have no cheap distinct count
-        distinct = None
-    return {
-        "count": len(present),
-        "missing": len(values) - len(present),
-        "min": None,
-        "max": None,
-        "mean": None,
-        "distinct": distinct,
-    }
-
-
-def _estimate_distinct(sample: Any, population: int) -> int:
-    """Estimate the distinct values of a column from a sample of it (Chao1, bias-corrected).
-
-    The sample's own distinct count badly undercounts (a column of 5M unique ids shows 100k);
-    Chao1 extrapolates from how many values the sample saw once (f1) and twice (f2).
-    """
-    import numpy as np
-    import pyarrow.compute as pc
-
-    if len(sample) == 0:
-        return 0
-    counts = pc.value_counts(sample).field("counts").to_numpy()
-    seen = len(counts)
-    once = int(np.count_nonzero(counts == 1))
-    twice = int(np.count_nonzero(counts == 2))
-    extra = once * once / (2 * twice) if twice else once * (once - 1) / 2
-    return int(min(max(seen, round(seen + extra)), population))
-
-
-def _as_py(scalar: Any) -> Any:
-    try:
-        return scalar.as_py()
-    except (ValueError, OverflowError):
-        # Timestamps outside what datetime can hold.
-        return str(scalar)
-
-
-def _json_value(value: Any) -> Any:
-    """Make a statistic JSON-serializable: ISO strings for times, None for NaN."""
-    if value is None or isinstance(value, (bool, int)):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, str):
-        return value if len(value) <= _MAX_PROFILE_TEXT else value[: _MAX_PROFILE_TEXT - 1] + "…"
-    if isinstance(value, (bytes, bytearray)):
-        return _json_value(bytes(value).hex())
-    if hasattr(value, "isoformat") and not _is_timedelta(value):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return _json_value(value.item())
-    if type(value).__name__ == "Decimal":
-        return _json_value(float(value))
-    return _json_value(str(value))
-
-
-def _is_timedelta(value: Any) -> bool:
-    import datetime
-
-    return isinstance(value, datetime.timedelta)

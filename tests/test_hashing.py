@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re
@@ -16,27 +15,21 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from jupyter_mlops.errors import InvalidValueError, UnhashableError
+from jupyter_mlops.errors import UnhashableError
 from jupyter_mlops.hashing import (
     TOO_LARGE,
-    DataInfo,
     content_hash,
-    describe,
     hash_bytes,
     hash_file,
     is_data,
-    profile,
 )
+from jupyter_mlops.profiles import describe
 
 from .conftest import PYTHON, child_env
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-# How this pandas names a column of text: "str" from pandas 3 on, "object" before.
-TEXT_DTYPE = str(pd.Series(["text"]).dtype)
 
 
 def assert_same(make: Callable[[], object]) -> str:
@@ -564,142 +557,3 @@ def test_is_data_true(obj: object) -> None:
 )
 def test_is_data_false(obj: object) -> None:
     assert not is_data(obj)
-
-
-# -- describe and profile --------------------------------------------------------------------
-
-
-def test_profile_of_a_small_frame_is_exact() -> None:
-    frame = pd.DataFrame(
-        {
-            "x": [1.0, 2.0, np.nan, 5.0],
-            "n": [3, 1, 3, 2],
-            "s": ["b", None, "a", "b"],
-            "t": pd.to_datetime(["2024-01-02", None, "2024-01-01", "2024-03-01"]),
-            "i": pd.array([1, None, None, 7], dtype="Int64"),
-            "c": pd.Categorical(["u", "v", "u", None]),
-        }
-    )
-    result = profile(frame)
-    json.dumps(result, allow_nan=False)
-    assert result["rows"] == 4
-    assert result["approximate"] is False
-    columns = result["columns"]
-    assert columns["x"] == {
-        "dtype": "float64",
-        "count": 3,
-        "missing": 1,
-        "min": 1.0,
-        "max": 5.0,
-        "mean": pytest.approx(8 / 3),
-        "distinct": 3,
-    }
-    assert columns["n"] == {
-        "dtype": "int64",
-        "count": 4,
-        "missing": 0,
-        "min": 1,
-        "max": 3,
-        "mean": 2.25,
-        "distinct": 3,
-    }
-    assert columns["s"]["dtype"] == TEXT_DTYPE
-    assert (columns["s"]["count"], columns["s"]["missing"]) == (3, 1)
-    assert (columns["s"]["min"], columns["s"]["max"], columns["s"]["distinct"]) == ("a", "b", 2)
-    assert columns["s"]["mean"] is None
-    assert columns["t"]["min"].startswith("2024-01-01T00:00:00")
-    assert columns["t"]["max"].startswith("2024-03-01T00:00:00")
-    assert (columns["t"]["missing"], columns["t"]["distinct"]) == (1, 3)
-    assert columns["i"]["dtype"] == "Int64"
-    assert (columns["i"]["count"], columns["i"]["mean"], columns["i"]["distinct"]) == (2, 4.0, 2)
-    assert (columns["c"]["count"], columns["c"]["min"], columns["c"]["distinct"]) == (3, "u", 2)
-
-
-def test_profile_makes_non_finite_values_json_safe() -> None:
-    result = profile(pd.Series([1.0, np.inf, -np.inf], name="v"))
-    column = result["columns"]["v"]
-    assert (column["min"], column["max"], column["mean"]) == ("-inf", "inf", None)
-    json.dumps(result, allow_nan=False)
-
-
-def test_describe_frame_array_polars_and_arrow() -> None:
-    info = describe(pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]}))
-    assert isinstance(info, DataInfo)
-    assert (info.kind, info.shape, info.schema) == (
-        "dataframe",
-        [3, 2],
-        {"a": "int64", "b": TEXT_DTYPE},
-    )
-    assert info.profile is not None and info.profile["columns"]["b"]["distinct"] == 2
-    assert info.hash == content_hash(pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]}))
-    json.dumps(info.to_dict(), allow_nan=False)
-
-    matrix = describe(np.array([[1.0, 10.0], [3.0, 30.0]]))
-    assert (matrix.kind, matrix.shape, matrix.size_bytes) == ("array", [2, 2], 32)
-    assert matrix.profile is not None
-    assert matrix.profile["columns"]["1"]["mean"] == 20.0
-    assert describe(np.zeros((2, 2, 2))).profile is None
-
-    series = describe(pl.Series("v", [1, None, 3]))
-    assert series.kind == "series" and series.profile is not None
-    assert series.profile["columns"]["v"]["missing"] == 1
-    table = describe(pa.table({"a": [1, 2]}))
-    assert (table.kind, table.shape, table.schema) == ("table", [2, 1], {"a": "int64"})
-    assert describe(b"abc").to_dict()["kind"] == "bytes"
-    assert (describe({"a": 1}).kind, describe({"a": 1}).profile) == ("object", None)
-
-
-def test_describe_csv_tsv_and_parquet_files(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"a": [1, 2, 3, 4], "b": ["x", "y", None, "x"]})
-    csv = tmp_path / "train.csv"
-    frame.to_csv(csv, index=False)
-    tsv = tmp_path / "train.tsv"
-    frame.to_csv(tsv, index=False, sep="\t")
-    parquet = tmp_path / "train.parquet"
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet)
-    for path in (csv, tsv, parquet):
-        info = describe(path)
-        assert info.kind == "file"
-        assert info.path == str(path)
-        assert info.size_bytes == path.stat().st_size
-        assert info.hash == content_hash(path)
-        assert info.shape == [4, 2]
-        assert info.schema is not None and info.schema["a"] == "int64"
-        assert info.profile is not None
-        a, b = info.profile["columns"]["a"], info.profile["columns"]["b"]
-        assert (a["min"], a["max"], a["mean"], a["distinct"]) == (1, 4, 2.5, 4)
-        assert (b["count"], b["missing"], b["distinct"]) == (3, 1, 2)
-
-
-def test_describe_other_files_and_folders(tmp_path: Path) -> None:
-    notes = tmp_path / "notes.txt"
-    notes.write_text("hello")
-    info = describe(notes)
-    assert (info.kind, info.size_bytes, info.shape, info.profile) == ("file", 5, None, None)
-    broken = tmp_path / "broken.json"
-    broken.write_text("{not json")
-    assert describe(broken).profile is None
-    info = describe(tmp_path)
-    assert info.kind == "directory"
-    assert info.size_bytes == 5 + len("{not json")
-    assert info.hash == content_hash(tmp_path)
-
-
-def test_profile_is_approximate_above_a_million_rows() -> None:
-    rows = 1_200_000
-    frame = pd.DataFrame(
-        {"cycle": np.arange(rows, dtype=np.int64) % 1000, "unique": np.arange(rows, dtype=np.int64)}
-    )
-    result = profile(frame)
-    assert result["approximate"] is True
-    cycle, unique = result["columns"]["cycle"], result["columns"]["unique"]
-    assert (cycle["count"], cycle["missing"], cycle["min"], cycle["max"]) == (rows, 0, 0, 999)
-    assert cycle["mean"] == pytest.approx(499.5)
-    assert cycle["distinct"] == 1000
-    assert unique["distinct"] == rows
-    assert profile(frame.iloc[:1000])["approximate"] is False
-
-
-def test_profile_refuses_non_tabular_values() -> None:
-    with pytest.raises(InvalidValueError, match="profiled"):
-        profile({"a": 1})

@@ -28,6 +28,7 @@ from jupyter_mlops.profiles import (
 
 from .conftest import PYTHON, child_env
 
+# How this pandas names a column of text: "str" from pandas 3 on, "object" before.
 TEXT_DTYPE = str(pd.Series(["text"]).dtype)
 
 
