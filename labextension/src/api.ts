@@ -66,12 +66,33 @@ export interface IReplay {
   end_time: number | null;
 }
 
+/** A problem a data check found in one column. */
+export interface IDataProblem {
+  column: string;
+  kind: string;
+  detail: string;
+  severity: string;
+}
+
+/** A check of new data against a recorded dataset, made in a run or against its data. */
+export interface IDataCheck {
+  id: string;
+  run_id: string | null;
+  time: number;
+  subject: string;
+  baseline_run: string | null;
+  baseline_dataset: string | null;
+  passed: boolean;
+  report: { problems?: IDataProblem[] } | null;
+}
+
 /** A run whole. */
 export interface IRunDetail extends IRun {
   metric_series: Record<string, IMetricPoint[]>;
   metric_series_length: Record<string, number>;
   cells: ICell[];
   datasets: Array<Record<string, unknown>>;
+  data_checks?: IDataCheck[];
   artifacts: Array<Record<string, unknown>>;
   environment: Record<string, unknown> | null;
   replays: IReplay[];

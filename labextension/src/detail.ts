@@ -190,6 +190,7 @@ export class RunDetailView extends Widget {
       this._section('Metrics', this._metrics(run)),
       this._section(`Cells (${run.cells.length}, in the order they ran)`, this._cells(run.cells)),
       this._section('Datasets', this._datasets(run)),
+      this._section('Data checks', this._dataChecks(run)),
       this._section(`Artifacts (${run.artifacts.length})`, this._artifacts(run)),
       this._section('Environment', this._environment(run)),
       this._section('Replays', this._replays(run))
@@ -357,6 +358,38 @@ export class RunDetailView extends Widget {
             h('td', {}, show(dataset.path))
           )
         )
+      )
+    );
+  }
+
+  private _dataChecks(run: IRunDetail): HTMLElement {
+    const checks = run.data_checks ?? [];
+    if (!checks.length) {
+      return this._none('No data checks.');
+    }
+    return h(
+      'table',
+      { className: 'jp-mlops-table jp-mlops-data-checks' },
+      h('thead', {}, h('tr', {}, ...['checked', 'data', 'against', 'result', 'problems'].map(name => h('th', { scope: 'col' }, name)))),
+      h(
+        'tbody',
+        {},
+        ...checks.map(check => {
+          const problems = check.report?.problems ?? [];
+          const listed = problems
+            .slice(0, 5)
+            .map(p => `${p.severity} ${p.kind} ${p.column}: ${p.detail}`)
+            .join('\n');
+          return h(
+            'tr',
+            {},
+            h('td', {}, when(check.time)),
+            h('td', {}, show(check.subject)),
+            h('td', {}, `${show(check.baseline_run).slice(0, 12)}:${show(check.baseline_dataset)}`),
+            h('td', {}, check.passed ? 'passed' : 'failed'),
+            h('td', { className: 'jp-mlops-data-problems' }, listed || '-')
+          );
+        })
       )
     );
   }
