@@ -118,7 +118,8 @@ def check_data(
     """Check new data (a frame, array, table, or a CSV/Parquet path) against ``RUN:DATASET``.
 
     The check is stored with ``run_id`` (default: the active run, else none) unless
-    ``record=False``; ``report["passed"]`` says whether no problem is an error.
+    ``record=False`` or the store is read-only; ``report["passed"]`` says whether no problem
+    is an error.
     """
     from .profiles import describe
 
@@ -145,7 +146,7 @@ def check_data(
         "hash": baseline["hash"],
     }
     report["subject"] = {"name": subject or type(new).__name__, "hash": info.hash}
-    if record:
+    if record and not store.read_only:
         _record(store, report, run_id, "data")
     return report
 
@@ -179,7 +180,7 @@ def check_serving(
             "hash": base["hash"],
         }
         report["subject"] = {"name": f"{sample['name']} (serving)", "hash": sample["hash"]}
-        if record:
+        if record and not store.read_only:
             _record(store, report, run_id, "serving")
         reports.append(report)
     return reports
