@@ -71,6 +71,9 @@ CELL_BATCH = 200
 # has waited CELL_MAX_AGE_S, so a kernel that dies loses at most about a second of cells.
 CELL_IDLE_S = 0.1
 CELL_MAX_AGE_S = 0.75
+# While cells run back to back, due cell rows are stored as they are, up to this many in one
+# statement; their costly columns (hashes) are worked out and stored at the next pause.
+CELL_SLICE = 5_000
 # Rows the writer could not store, kept for inspection (the newest ones).
 MAX_REJECTED = 100
 # What a row itself can get wrong: no retry of it would succeed, the rows beside it can.
@@ -127,6 +130,7 @@ RUN_CHILD_TABLES = (
     "artifacts",
     "data_checks",
     "params",
+    "param_history",
     "tags",
 )
 CELL_COLUMNS = (
@@ -170,6 +174,24 @@ _INSERT_CELL = (
     f" VALUES ({', '.join('?' * len(CELL_COLUMNS))})"
 )
 
+
+def _json_cell_column(column: str) -> str:
+    """The SQL that reads one column of a cell row given as a JSON object (``value``)."""
+    if column not in CELL_JSON_COLUMNS:
+        return f"value ->> '$.{column}'"
+    # JSON columns hold JSON text: an object or list as written, text as it is, null as NULL.
+    return (
+        f"CASE json_type(value, '$.{column}') WHEN 'null' THEN NULL"
+        f" WHEN 'text' THEN value ->> '$.{column}' ELSE value -> '$.{column}' END"
+    )
+
+
+# Many cell rows at once, given as one JSON array of the rows as captured.
+_INSERT_CELLS_JSON = (
+    f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)})"
+    f" SELECT {', '.join(_json_cell_column(c) for c in CELL_COLUMNS)} FROM json_each(?)"
+)
+
 # Fields of the filter language that are plain columns of the runs table.
 _RUN_FIELDS = {
     "id": "r.id",
@@ -183,6 +205,11 @@ _RUN_FIELDS = {
     "sweep": "r.sweep_id",
 }
 _SQL_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+# Filter fields that hold ids: a unique prefix this long stands for the whole id, as it does
+# for RUN arguments (tables print 12 characters).
+_ID_FIELDS = {"id": "id", "parent": "parent_id", "sweep": "sweep_id"}
+MIN_ID_PREFIX = 6
+ID_LENGTH = 32
 
 
 def find_store_dir(start: Path | None = None) -> Path:
@@ -345,6 +372,8 @@ class Store:
             deque()
         )
         self._pending_cells: deque[tuple[dict[str, Any], CellCompletion | None]] = deque()
+        # Cell rows stored before their hashes were worked out (stored again, complete).
+        self._unhashed_cells: deque[tuple[dict[str, Any], CellCompletion | None]] = deque()
         self._wake = threading.Event()
         self._idle_since: float | None = time.monotonic()
         self._cells_waiting_since = 0.0
@@ -466,13 +495,12 @@ class Store:
         self._idle_since = None if running else time.monotonic()
 
     def _cells_due(self) -> bool:
-        if not self._pending_cells:
-            return False
         now = time.monotonic()
         idle_since = self._idle_since
-        if idle_since is not None and now - idle_since >= CELL_IDLE_S:
-            return True
-        return now - self._cells_waiting_since >= CELL_MAX_AGE_S
+        idle = idle_since is not None and now - idle_since >= CELL_IDLE_S
+        if not self._pending_cells:
+            return idle and bool(self._unhashed_cells)
+        return idle or now - self._cells_waiting_since >= CELL_MAX_AGE_S
 
     def _write_loop(self) -> None:
         while not self._closed:
@@ -486,10 +514,20 @@ class Store:
     def flush(self, *, cells: bool = True) -> None:
         """Write the buffered rows now (the cell rows too unless told not to), in short batches."""
         in_writer = threading.current_thread() is self._writer
-        while self._pending_metrics or (cells and self._pending_cells):
+        if cells and in_writer and self._idle_since is None:
+            # Cells are running back to back: store the due rows as they are, once, and
+            # leave hashing them to the next pause (see _write_early).
+            with self._lock:
+                self._write_early(_drain(self._pending_cells, CELL_SLICE))
+            cells = False
+        while self._pending_metrics or (cells and (self._pending_cells or self._unhashed_cells)):
             with self._lock:
                 metric_rows = _drain(self._pending_metrics, METRIC_BATCH)
-                cell_rows = _drain(self._pending_cells, CELL_BATCH) if cells else []
+                cell_rows = []
+                if cells:
+                    cell_rows = _drain(self._unhashed_cells, CELL_BATCH) or _drain(
+                        self._pending_cells, CELL_BATCH
+                    )
                 if metric_rows or cell_rows:
                     self._write_batch(metric_rows, cell_rows)
             if in_writer:
@@ -523,6 +561,31 @@ class Store:
             self._pending_metrics.extendleft(reversed(metrics))
             self._pending_cells.extendleft(reversed(cells))
             raise
+
+    def _write_early(self, cells: list[tuple[dict[str, Any], CellCompletion | None]]) -> None:
+        """Store cell rows before their costly columns are worked out, in one statement: the
+        running cell hands the GIL over twice for the batch, not twice a row. They are
+        written again, complete, at the next pause (or the next flush from a read)."""
+        if self.vanished:
+            cells = [item for item in cells if item[0].get("run_id") not in self.vanished]
+        try:
+            # One C call makes the whole batch's text: no Python work a row. Text that SQLite
+            # cannot store (lone surrogates) fails to bind and waits for the complete write.
+            payload = json.dumps(
+                [row for row, _ in cells],
+                ensure_ascii=False,
+                allow_nan=False,
+                check_circular=False,
+                default=_not_stored,
+            )
+            with self.transaction() as conn:
+                conn.execute(_INSERT_CELLS_JSON, (payload,))
+        except _ROW_ERRORS:
+            pass  # the complete write stores the row, or sets it aside
+        except BaseException:
+            self._pending_cells.extendleft(reversed(cells))
+            raise
+        self._unhashed_cells.extend(cells)
 
     def _write_each(
         self,
@@ -738,7 +801,7 @@ class Store:
         """Runs newest first (or by ``order_by``: a run column, ``params.K`` or ``metrics.K``,
         missing values last), each with ``params``, ``metrics`` (latest) and ``tags``."""
         self.flush()
-        condition, args = _run_filter(where, notebook)
+        condition, args = _run_filter(self.full_ids(where), notebook)
         query = f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r{condition}"
         order, order_args = _run_order(order_by, descending)
         query += order
@@ -763,13 +826,51 @@ class Store:
         """How many runs match the same filters as ``list_runs``; with ``upto``, counting stops
         there (an expression is tested run by run, so an exact count reads the whole store)."""
         self.flush()
-        condition, args = _run_filter(where, notebook)
+        condition, args = _run_filter(self.full_ids(where), notebook)
         if upto is None:
             sql = f"SELECT count(*) FROM runs r{condition}"
         else:
             sql = f"SELECT count(*) FROM (SELECT 1 FROM runs r{condition} LIMIT ?)"
             args.append(upto)
         return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def full_ids(self, where: Node | None) -> Node | None:
+        """The filter with each ``id``, ``parent`` or ``sweep`` given as a unique prefix of at
+        least ``MIN_ID_PREFIX`` characters compared by its full id; an ambiguous one raises."""
+        return None if where is None else self._full_ids(where)
+
+    def _full_ids(self, where: Node) -> Node:
+        from .query import BoolOp, Comparison, Not
+
+        if isinstance(where, BoolOp):
+            return BoolOp(where.op, self._full_ids(where.left), self._full_ids(where.right))
+        if isinstance(where, Not):
+            return Not(self._full_ids(where.operand))
+        if not (
+            isinstance(where, Comparison)
+            and where.field in _ID_FIELDS
+            and where.op in ("=", "!=")
+            and isinstance(where.value, str)
+            and MIN_ID_PREFIX <= len(where.value) < ID_LENGTH
+            and all(c in "0123456789abcdef" for c in where.value.lower())
+        ):
+            return where
+        prefix = where.value.lower()
+        column = _ID_FIELDS[where.field]
+        # The id column is the key; the others are read run by run only when a prefix is given.
+        found = [
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT DISTINCT {column} FROM runs WHERE {column} >= ? AND {column} < ?"
+                f" ORDER BY {column} LIMIT 6",
+                (prefix, prefix + "g"),
+            )
+        ]
+        if len(found) > 1:
+            raise AmbiguousRunError(where.value, found, what=where.field)
+        if not found:
+            return where
+        return Comparison(where.field, where.key, where.op, found[0], where.position)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run and every row that belongs to it (blobs stay: others may share them)."""
@@ -832,13 +933,38 @@ class Store:
     # -- params, tags, metrics -------------------------------------------------------------
 
     @_for_run
-    def set_params(self, run_id: str, params: dict[str, str]) -> None:
-        """Store params (values already encoded as JSON text), replacing same keys."""
-        with self.transaction():
-            self.conn.executemany(
+    def set_params(self, run_id: str, params: dict[str, str]) -> list[tuple[str, str, str]]:
+        """Store params (values already encoded as JSON text), replacing same keys; a value
+        replaced by another goes to the param's history. The replaced ``(key, old, new)``."""
+        now = time.time()
+        with self.transaction() as conn:
+            replaced = [
+                (key, old, params[key])
+                for key, old in conn.execute(
+                    "SELECT key, value FROM params WHERE run_id = ?", (run_id,)
+                )
+                if key in params and old != params[key]
+            ]
+            conn.executemany(
+                "INSERT OR IGNORE INTO param_history (run_id, key, value, time)"
+                " VALUES (?, ?, ?, ?)",
+                [(run_id, key, old, now) for key, old, _ in replaced],
+            )
+            conn.executemany(
                 "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
                 [(run_id, key, value) for key, value in params.items()],
             )
+        return replaced
+
+    def param_history(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Each re-logged param's earlier values, oldest first, with when they were replaced."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for key, value, at in self.conn.execute(
+            "SELECT key, value, time FROM param_history WHERE run_id = ? ORDER BY key, time",
+            (run_id,),
+        ):
+            out.setdefault(key, []).append({"value": json.loads(value), "replaced": at})
+        return out
 
     def params(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Params of each run, decoded from JSON."""
@@ -1176,6 +1302,7 @@ class Store:
 # keys make a second copy of a row a duplicate, which is ignored.
 _COPIED_WITH_RUN = (
     "params",
+    "param_history",
     "tags",
     "latest_metrics",
     "cells",
@@ -1626,7 +1753,48 @@ def _migration_5(db: Database) -> None:
     db.table("data_checks").create_index(["baseline_run", "time"])
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5]
+def _migration_6(db: Database) -> None:
+    # Params: each value a param had before it was logged again with another, so none is lost.
+    # The model registry: numbered versions of a run's model under a name (with the content
+    # hash of the model, the run's data hashes and its replay verdict when registered), and
+    # aliases naming one version each.
+    db.table("param_history").create(
+        {"run_id": str, "key": str, "value": str, "time": float},
+        pk=("run_id", "key", "time"),
+        not_null={"value", "time"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("model_versions").create(
+        {
+            "name": str,
+            "version": int,
+            "run_id": str,
+            "artifact": str,
+            "hash": str,
+            "kind": str,
+            "verdict": str,
+            "data_hashes": str,
+            "created": float,
+        },
+        pk=("name", "version"),
+        not_null={"run_id", "artifact", "hash", "created"},
+    )
+    db.table("model_versions").create_index(["run_id"])
+    db.table("model_aliases").create(
+        {"name": str, "alias": str, "version": int, "time": float},
+        pk=("name", "alias"),
+        not_null={"version", "time"},
+    )
+
+
+MIGRATIONS = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+    _migration_6,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -1791,6 +1959,11 @@ def _insert(
         f" VALUES ({', '.join('?' * len(columns))})",
         list(row.values()),
     )
+
+
+def _not_stored(value: Any) -> None:
+    """What a captured cell row holds besides its columns (working state) is not stored."""
+    return None
 
 
 def _upsert_latest(

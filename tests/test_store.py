@@ -212,3 +212,34 @@ def test_concurrent_processes_lose_nothing(store_dir: Path) -> None:
         == workers * runs_each
     )
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_back_to_back_cells_are_stored_within_the_window_and_hashed_at_a_pause(
+    store: Store,
+) -> None:
+    import jupyter_mlops as mlops
+
+    run = mlops.start_run(name="run-all", store=store)
+    reader = sqlite3.connect(store.path)
+
+    def stored() -> list[tuple]:
+        return reader.execute("SELECT seq, source, source_hash FROM cells").fetchall()
+
+    def hashed(row: dict) -> None:
+        row["source_hash"] = "hash-of-" + row["source"]
+
+    store.cell_running(True)  # and never a pause: "Run All" of a long notebook
+    run.record_cell({"seq": 1, "source": "x = 1", "execution_count": 1}, complete=hashed)
+    for _ in range(200):
+        if stored():
+            break
+        time.sleep(0.05)
+    assert stored() == [(1, "x = 1", None)]  # durable, its hash still to come
+    store.cell_running(False)
+    for _ in range(200):
+        if stored()[0][2]:
+            break
+        time.sleep(0.05)
+    assert stored() == [(1, "x = 1", "hash-of-x = 1")]
+    reader.close()
+    run.end()
