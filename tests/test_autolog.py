@@ -512,3 +512,37 @@ def test_the_benchmark_runs() -> None:
     result = json.loads(done.stdout)
     assert result["ours"]["fit_times_recorded"] == 2 * 20 + 5  # every fit of the on blocks
     assert result["sampler"]["samples"] >= 5
+
+
+@pytest.mark.slow
+def test_a_replay_autologs_when_its_original_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_mlops.replays import replay
+
+    from .test_replay import run_original, write_notebook
+
+    body = [
+        DATA,
+        "model = LogisticRegression(C=0.5).fit(X_train, y_train)\n"
+        "acc = accuracy_score(y_test, model.predict(X_test))",
+        "%track end",
+    ]
+    plain = write_notebook(
+        tmp_path / "plain.ipynb", ["%load_ext jupyter_mlops\n%track start --name plain", *body]
+    )
+    logged = write_notebook(
+        tmp_path / "logged.ipynb",
+        ["%load_ext jupyter_mlops\n%track autolog\n%track start --name logged", *body],
+    )
+    for notebook in (plain, logged):
+        run_original(notebook, monkeypatch)
+    assert "autolog" not in mlops.get_run("plain").tags
+    assert mlops.get_run("logged").params["model.C"] == 0.5
+    for name, autologged in (("plain", False), ("logged", True)):
+        report = replay(name, progress=False)
+        assert report["verdict"] == "reproduced", report["summary"]
+        again = mlops.get_run(report["replay_run"]["id"])
+        assert ("autolog" in again.tags) is autologged
+        assert ("acc" in again.metrics) is autologged
+        assert ("model.C" in again.params) is autologged
