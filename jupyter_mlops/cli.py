@@ -139,7 +139,7 @@ class _Commands(click.Group):
             result = super().main(*args, **kwargs)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "jupyter mlops"
-            message = " ".join(exc.format_message().split())
+            message = " ".join(exc.format_message().split()).rstrip(".")
             click.echo(f"Error: {message} (see '{where} --help')", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -221,19 +221,52 @@ def cli(ctx: click.Context, store_dir: Path | None) -> None:
     help='Filter, e.g. "metrics.acc > 0.9 and params.lr <= 0.01 and status = finished".',
 )
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=50, show_default=True)
-@format_option
+@click.option(
+    "--order-by",
+    metavar="KEY",
+    help="Sort by start_time, end_time, duration, name, status, kind, notebook, id, "
+    "params.K or metrics.K (runs without it last).",
+)
+@click.option("--asc", is_flag=True, help="Smallest first (default: largest, newest first).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for tools (a stable shape, see the README), csv for "
+    "spreadsheets (a row a run, params.* and metrics.* columns).",
+)
 @click.pass_context
 @friendly_errors
 def runs_command(
-    ctx: click.Context, notebook: str | None, where: str | None, limit: int, output_format: str
+    ctx: click.Context,
+    notebook: str | None,
+    where: str | None,
+    limit: int,
+    order_by: str | None,
+    asc: bool,
+    output_format: str,
 ) -> None:
     """List runs, newest first."""
     from .run import list_runs
 
     store = _store(ctx)
-    found = list_runs(where=where, notebook=notebook, limit=limit, store=store)
+    found = list_runs(
+        where=where,
+        notebook=notebook,
+        limit=limit,
+        order_by=order_by,
+        descending=not asc,
+        store=store,
+    )
     if output_format == "json":
         _emit_json({"runs": found, "count": len(found)})
+        return
+    if output_format == "csv":
+        from .tables import runs_csv
+
+        click.echo(runs_csv(found), nl=False)
         return
     from .tables import runs_table
 
@@ -292,6 +325,133 @@ def diff_command(ctx: click.Context, run_a: str, run_b: str, output_format: str)
     from .tables import diff_text
 
     click.echo(diff_text(diff))
+
+
+def _target_runs(ctx: click.Context, refs: tuple[str, ...], where: str | None) -> list[str]:
+    """The ids of the runs a managing command works on: RUN arguments, or ``--where``."""
+    from .run import list_runs
+
+    store = _store(ctx)
+    if where is not None:
+        if refs:
+            raise click.UsageError("give RUN or --where, not both")
+        return [run["id"] for run in list_runs(where=where, store=store)]
+    if not refs:
+        raise click.UsageError("give RUN (or --where EXPR for many)")
+    return [store.resolve_run(ref) for ref in refs]
+
+
+def where_option(command: F) -> F:
+    """The ``--where`` option of the commands that change runs."""
+    return click.option(
+        "--where", metavar="EXPR", help="Every run matching this filter instead of RUN."
+    )(command)
+
+
+def _changed(ids: list[str], what: str, output_format: str) -> None:
+    if output_format == "json":
+        _emit_json({"runs": ids, "count": len(ids)})
+    else:
+        click.echo(f"{what} {len(ids)} run{'' if len(ids) == 1 else 's'}")
+
+
+@cli.command("tag")
+@click.argument("items", nargs=-1, metavar="[RUN] KEY=VALUE...")
+@click.option(
+    "--remove", "removed", multiple=True, metavar="KEY", help="Remove a tag (repeatable)."
+)
+@where_option
+@format_option
+@click.pass_context
+@friendly_errors
+def tag_command(
+    ctx: click.Context,
+    items: tuple[str, ...],
+    removed: tuple[str, ...],
+    where: str | None,
+    output_format: str,
+) -> None:
+    """Set tags (KEY=VALUE) and remove tags (--remove KEY) of RUN, or of every run --where."""
+    from .run import update_run
+
+    refs = items[:1] if where is None else ()
+    pairs = items[len(refs) :]
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"a tag is KEY=VALUE, not {pair!r}")
+        tags[key] = value
+    if not tags and not removed:
+        raise click.UsageError("give KEY=VALUE tags or --remove KEY")
+    ids = _target_runs(ctx, refs, where)
+    for run_id in ids:
+        update_run(run_id, tags=tags, remove_tags=removed, store=_store(ctx))
+    _changed(ids, "tagged", output_format)
+
+
+@cli.command("rename")
+@click.argument("run")
+@click.argument("name")
+@format_option
+@click.pass_context
+@friendly_errors
+def rename_command(ctx: click.Context, run: str, name: str, output_format: str) -> None:
+    """Give RUN a new NAME."""
+    from .run import update_run
+
+    record = update_run(_target_runs(ctx, (run,), None)[0], name=name, store=_store(ctx))
+    _changed([record.id], f"renamed to {record.name!r}:", output_format)
+
+
+@cli.command("note")
+@click.argument("items", nargs=-1, metavar="[RUN] TEXT")
+@where_option
+@format_option
+@click.pass_context
+@friendly_errors
+def note_command(
+    ctx: click.Context, items: tuple[str, ...], where: str | None, output_format: str
+) -> None:
+    """Set the note of RUN (or of every run --where) to TEXT; "" clears it."""
+    from .run import update_run
+
+    refs = items[:1] if where is None else ()
+    text = items[len(refs) :]
+    if len(text) != 1:
+        raise click.UsageError('give the note as one TEXT argument (quote it; "" clears it)')
+    ids = _target_runs(ctx, refs, where)
+    for run_id in ids:
+        update_run(run_id, note=text[0], store=_store(ctx))
+    _changed(ids, "noted", output_format)
+
+
+@cli.command("delete")
+@click.argument("refs", nargs=-1, metavar="RUN...")
+@where_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
+@format_option
+@click.pass_context
+@friendly_errors
+def delete_command(
+    ctx: click.Context, refs: tuple[str, ...], where: str | None, yes: bool, output_format: str
+) -> None:
+    """Delete runs with their params, metrics, cells and replays (asks first unless --yes)."""
+    from .run import delete_run, get_run
+
+    ids = list(dict.fromkeys(_target_runs(ctx, refs, where)))
+    if not ids:
+        _changed(ids, "deleted", output_format)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"deleting {len(ids)} run(s) needs --yes when not at a terminal")
+        names = ", ".join(get_run(i, store=_store(ctx)).name for i in ids[:5])
+        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        click.confirm(f"Delete {len(ids)} run(s): {names}{more}?", abort=True)
+    for run_id in ids:
+        delete_run(run_id, store=_store(ctx))
+    _changed(ids, "deleted", output_format)
 
 
 @cli.command("artifact")

@@ -55,12 +55,12 @@ class RunNotFoundError(MlopsError):
 class AmbiguousRunError(MlopsError):
     """A run id prefix matched more than one run."""
 
-    def __init__(self, ref: str, candidates: list[str]) -> None:
+    def __init__(self, ref: str, candidates: list[str], what: str = "run") -> None:
         self.ref = ref
         self.candidates = candidates
         shown = ", ".join(c[:12] for c in candidates[:5])
         super().__init__(
-            f"run prefix {ref!r} is ambiguous: it matches {shown}; give more characters"
+            f"{what} prefix {ref!r} is ambiguous: it matches {shown}; give more characters"
         )
 
 

@@ -130,6 +130,8 @@ class TrackMagics(Magics):
           %track artifact PATH|NAME ... [--name NAME]
                 store a file, or a picklable variable, by content hash.
           %track end [--status finished|failed|killed]
+          %track tag KEY=VALUE ... [--remove KEY]
+                                           set or remove tags of the active run
           %track autolog [on|off] [--no-models] [--no-system] [--system-interval S]
                 record fits, scores, final models and CPU/memory by themselves
           %track status                    the active run: id, cells, params, metrics
@@ -156,8 +158,8 @@ class TrackMagics(Magics):
             words = split_arguments(line)
             if not words:
                 raise MagicUsageError(
-                    "say what to track: start, params, metric, data, artifact, end, status, "
-                    "runs, show, compare or plot (see %track?)"
+                    "say what to track: start, params, metric, data, artifact, tag, end, "
+                    "status, runs, show, compare or plot (see %track?)"
                 )
             command, args = words[0], words[1:]
             handler: Callable[[list[str]], Any] | None = getattr(
@@ -166,7 +168,7 @@ class TrackMagics(Magics):
             if handler is None:
                 raise MagicUsageError(
                     f"unknown command {command!r}; use start, params, metric, data, artifact, "
-                    "end, status, runs, show, compare or plot"
+                    "tag, end, status, runs, show, compare or plot"
                 )
             # What the tracker prints about itself is no part of the cell's result.
             with quiet():
@@ -203,6 +205,16 @@ class TrackMagics(Magics):
         run.end(options.get("status", ["finished"])[0])
         print(f"jupyter-mlops: ended run {run.name!r} ({run.id[:12]}): {run.status}")
 
+    def _do_tag(self, words: list[str]) -> None:
+        positional, options = _options(words, {"remove": True}, "tag")
+        if not positional and "remove" not in options:
+            raise MagicUsageError("tag: give KEY=VALUE pairs (or --remove KEY)")
+        run = runs.active_run()
+        if run is None:
+            raise MagicUsageError("tag: no run is active (tag a past run with `jupyter mlops tag`)")
+        tags = self._tags(positional)
+        runs.update_run(run.id, tags=tags, remove_tags=options.get("remove", []), store=run.store)
+
     def _whole_cell_run(self, line: str, cell: str) -> None:
         positional, options = _options(
             split_arguments(line), {"name": False, "tag": True}, "%%track"
@@ -226,7 +238,7 @@ class TrackMagics(Magics):
                 values[pair[0]] = self._evaluate(pair[1], f"params {pair[0]}")
             else:
                 values[word] = self._variable(word, "params")
-        self._run().log_params(values)
+        self._run(lambda: runs.check_params(values)).log_params(values)
 
     def _do_metric(self, words: list[str]) -> None:
         positional, options = _options(words, {"step": False}, "metric")
@@ -240,7 +252,7 @@ class TrackMagics(Magics):
                 values[pair[0]] = self._evaluate(pair[1], f"metric {pair[0]}")
             else:
                 values[word] = self._variable(word, "metric")
-        self._run().log_metrics(values, step=step)
+        self._run(lambda: runs.check_metrics(values, step)).log_metrics(values, step=step)
 
     _do_metrics = _do_metric
 
@@ -300,18 +312,27 @@ class TrackMagics(Magics):
             raise MagicUsageError("artifact: give file paths or variable names")
         if "name" in options and len(positional) > 1:
             raise MagicUsageError("artifact: --name goes with a single artifact")
-        run = self._run()
+        name = options.get("name", [None])[0]
+        # Every source is found before a run is started for them: a refused call starts none.
+        sources: list[tuple[Any, str | None]] = []
         for word in positional:
-            name = options.get("name", [None])[0]
             path = Path(_unquote(word)).expanduser()
             if _exists(path):
-                row = run.log_artifact(path, name=name)
+                sources.append((path, name))
             elif word in self._namespace:
-                row = run.log_artifact(self._namespace[word], name=name or word)
+                sources.append((self._namespace[word], name or word))
             else:
                 raise MagicUsageError(
                     f"artifact: {word!r} is neither an existing file nor a variable"
                 )
+
+        def check() -> None:
+            for source, _ in sources:
+                runs.check_artifact(source)
+
+        run = self._run(check)
+        for source, label in sources:
+            row = run.log_artifact(source, name=label)
             print(f"jupyter-mlops: artifact {row['name']!r} ({row['size_bytes']} bytes)")
 
     def _do_autolog(self, words: list[str]) -> None:
@@ -452,11 +473,12 @@ class TrackMagics(Magics):
         namespace: dict[str, Any] = self._shell.user_ns
         return namespace
 
-    def _run(self) -> runs.Run:
-        run = runs.active_run()
-        if run is None:
-            run = runs.start_run()
-            print(f"jupyter-mlops: started run {run.name!r} ({run.id[:12]})")
+    def _run(self, check: Callable[[], object] = lambda: None) -> runs.Run:
+        """The active run, or a new one once ``check()`` passed (a refused call starts none)."""
+        if runs.active_run() is not None:
+            return runs.run_for_logging()
+        run = runs.run_for_logging(check)
+        print(f"jupyter-mlops: started run {run.name!r} ({run.id[:12]})")
         return run
 
     def _evaluate(self, expression: str, what: str) -> Any:

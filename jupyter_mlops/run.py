@@ -165,14 +165,20 @@ class Run:
         """Record one hyperparameter (a JSON value); a second call with the key replaces it."""
         self.log_params({key: value})
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Record several hyperparameters at once."""
+    def log_params(self, params: Mapping[str, Any], *, quiet: bool = False) -> None:
+        """Record several hyperparameters at once; a param logged again with another value
+        warns (unless ``quiet``) and its earlier value stays in the param's history."""
         self._check_running("log params")
-        encoded = {
-            checked_name("param", key): param_json(key, value) for key, value in params.items()
-        }
-        if encoded:
-            self.store.set_params(self.id, encoded)
+        encoded = check_params(params)
+        if not encoded:
+            return
+        for key, old, new in self.store.set_params(self.id, encoded) or ():
+            if not quiet:
+                warnings.warn(
+                    f"jupyter-mlops: param {key!r} was {old} and is now {new} "
+                    "(both are kept: see show)",
+                    stacklevel=3,
+                )
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Record one point of a metric's step series (step counts up by itself when omitted)."""
@@ -194,7 +200,8 @@ class Run:
         self.store.enqueue_metric(self.id, key, step, number, time.time(), self.current_cell)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        """Record several metrics at the same step."""
+        """Record several metrics at the same step (none when any of them is refused)."""
+        check_metrics(metrics, step)
         for key, value in metrics.items():
             self.log_metric(key, value, step=step)
 
@@ -238,13 +245,8 @@ class Run:
         """Store a file (a path) or a picklable object by content hash under ``blobs/``."""
         self._check_running("log an artifact")
         if isinstance(source, (str, Path)):
+            check_artifact(source)
             path = Path(source).expanduser()
-            if _path_kind(path) == "folder":
-                raise InvalidValueError(
-                    shown_text(str(source)), "is a folder; log a file (or the folder as data)"
-                )
-            if _path_kind(path) != "file":
-                raise InvalidValueError(shown_text(str(source)), "no such file")
             name = checked_name("artifact", name or path.name)
             digest = hashing.hash_file(path)
             self.store.put_blob(digest, path)
@@ -522,7 +524,12 @@ class RunRecord:
             out["environment"] = self.environment()
             out["replays"] = self.replays()
             out["replay_of"] = self.replay_of()
+            out["param_history"] = self.param_history()
         return out
+
+    def param_history(self) -> dict[str, list[dict[str, Any]]]:
+        """Earlier values of params logged again with another value, oldest first."""
+        return self.store.param_history(self.id)
 
 
 # -- the process's active run ------------------------------------------------------------------
@@ -630,43 +637,72 @@ def end_run(status: str = "finished") -> None:
         run.end(status)
 
 
-def _run_for_logging() -> Run:
+def check_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as stored (JSON text by checked name), or the error that refuses one."""
+    return {checked_name("param", key): param_json(key, value) for key, value in params.items()}
+
+
+def check_metrics(metrics: Mapping[str, Any], step: Any = None) -> None:
+    """Raise the error ``log_metrics`` would give for these metrics and step, logging nothing."""
+    for key, value in metrics.items():
+        checked_name("metric", key)
+        if type(value) is not float and type(value) is not int:
+            metric_number(key, value)
+        if step is not None:
+            metric_step(key, step)
+
+
+def check_artifact(source: Any) -> None:
+    """Raise the error ``log_artifact`` would give for a path that is no file."""
+    if isinstance(source, (str, Path)):
+        kind = _path_kind(Path(source).expanduser())
+        if kind != "file":
+            reason = "is a folder; log a file (or the folder as data)" if kind else "no such file"
+            raise InvalidValueError(shown_text(str(source)), reason)
+
+
+def run_for_logging(check: Callable[[], object] = lambda: None) -> Run:
+    """The active run; else ``check()`` the call first (a refused call starts no run), then
+    a new run."""
     run = _active
-    return run if run is not None else start_run()
+    if run is None:
+        check()
+        run = start_run()
+    return run
 
 
 def log_param(key: str, value: Any) -> None:
     """Record a param on the active run (starting one if needed)."""
-    _run_for_logging().log_params({key: value})
+    log_params({key: value})
 
 
 def log_params(params: Mapping[str, Any]) -> None:
     """Record params on the active run (starting one if needed)."""
-    _run_for_logging().log_params(params)
+    run_for_logging(lambda: check_params(params)).log_params(params)
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:
     """Record a metric point on the active run (starting one if needed)."""
     run = _active
     if run is None:
-        run = start_run()
+        run = run_for_logging(lambda: check_metrics({key: value}, step))
     run.log_metric(key, value, step)
 
 
 def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """Record several metrics at one step on the active run (starting one if needed)."""
-    _run_for_logging().log_metrics(metrics, step=step)
+    run_for_logging(lambda: check_metrics(metrics, step)).log_metrics(metrics, step=step)
 
 
 def log_data(name: str, data: Any, context: str = "training") -> dict[str, Any]:
     """Record a dataset (or, with ``context="serving"``, a serving sample) on the active run
     (starting one if needed)."""
-    return _run_for_logging().log_data(name, data, context)
+    return run_for_logging().log_data(name, data, context)
 
 
 def log_artifact(source: Any, name: str | None = None) -> dict[str, Any]:
     """Store an artifact on the active run (starting one if needed)."""
-    return _run_for_logging().log_artifact(source, name)
+    return run_for_logging(lambda: check_artifact(source)).log_artifact(source, name)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ __all__ = [
     "format_duration",
     "format_value",
     "run_text",
+    "runs_csv",
     "runs_table",
     "series_text",
 ]
@@ -88,6 +89,35 @@ def runs_table(runs: list[dict[str, Any]]) -> str:
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
+def runs_csv(runs: list[dict[str, Any]]) -> str:
+    """Runs as CSV: a row a run, its columns, then every ``params.*``, ``metrics.*`` and
+    ``tags.*`` any of them has (values as JSON when not text or numbers)."""
+    import csv
+    import io
+
+    columns = ["id", "name", "status", "kind", "notebook", "start_time", "end_time", "linear"]
+    columns += ["parent_id", "sweep_id"]
+    keyed = [
+        f"{field}.{key}"
+        for field in ("params", "metrics", "tags")
+        for key in sorted({k for run in runs for k in run[field]})
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns + keyed)
+    for run in runs:
+        row = [run.get(column) for column in columns]
+        for name in keyed:
+            field, _, key = name.partition(".")
+            row.append(run[field].get(key))
+        writer.writerow(["" if v is None else _csv_value(v) for v in row])
+    return out.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float)) else json.dumps(value)
+
+
 def _common_keys(runs: list[dict[str, Any]], field: str) -> list[str]:
     seen: dict[str, int] = {}
     for run in runs:
@@ -116,6 +146,10 @@ def run_text(run: dict[str, Any]) -> str:
         overview.append(["parent", run["parent_id"]])
     if run.get("tags"):
         overview.append(["tags", ", ".join(f"{k}={v}" for k, v in run["tags"].items())])
+    if run.get("note"):
+        overview += [
+            ["note" if i == 0 else "", line] for i, line in enumerate(run["note"].splitlines())
+        ]
     replay_of = run.get("replay_of")
     if replay_of:
         overview.append(["verdict", f"{replay_of.get('verdict') or replay_of['state']}"])
@@ -136,8 +170,15 @@ def run_text(run: dict[str, Any]) -> str:
         ]
         parts.append(_section("replays", rows, ["started", "mode", "verdict", "run", "summary"]))
     if run["params"]:
-        rows = [[k, format_value(v, 60)] for k, v in run["params"].items()]
-        parts.append(_section("params", rows, ["key", "value"]))
+        history = run.get("param_history") or {}
+        rows = [
+            [k, format_value(v, 60), ", ".join(format_value(h["value"], 20) for h in history[k])]
+            if k in history
+            else [k, format_value(v, 60)]
+            for k, v in run["params"].items()
+        ]
+        headers = ["key", "value", "earlier"] if history else ["key", "value"]
+        parts.append(_section("params", rows, headers))
     series = run.get("metric_series") or {}
     # A long series is thinned for the view; its full length is what was logged.
     lengths = run.get("metric_series_length") or {}

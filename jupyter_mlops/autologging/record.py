@@ -247,11 +247,11 @@ def log_params_kept(run: runs.Run, state: RunState, params: dict[str, Any]) -> N
         if key not in existing or (key in written and existing[key] == written[key])
     }
     try:
-        run.log_params(mine)
+        run.log_params(mine, quiet=True)
     except MlopsError:
         for key, value in list(mine.items()):
             try:
-                run.log_params({key: value})
+                run.log_params({key: value}, quiet=True)
             except MlopsError:
                 mine.pop(key)
     written.update(mine)
