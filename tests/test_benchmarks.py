@@ -53,3 +53,17 @@ def test_replay_benchmark_quick_run() -> None:
     result = run_script(str(BENCHMARKS / "bench_replay.py"), "--quick")
     assert result["replay"]["verdicts"] == ["reproduced"]
     assert [s["notebook"] for s in result["sweeps"]] == ["quickstart.ipynb", "tiny.ipynb"]
+
+
+def test_datachecks_benchmark_small_run() -> None:
+    result = run_script(
+        str(BENCHMARKS / "bench_datachecks.py"),
+        "--rows",
+        "20000",
+        "--profile-rows",
+        "20000",
+        "--repeats",
+        "1",
+    )
+    assert result["ours"]["drifted_columns"] == ["cat_0", "num_0", "num_1"]
+    assert result["ours"]["check_s"] > 0 and result["profile"]["before_s"] > 0
