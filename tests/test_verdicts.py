@@ -119,6 +119,17 @@ def test_a_fixed_hash_seed_makes_set_order_reproduce(
     assert report["verdict"] == "reproduced", report["summary"]
 
 
+def test_a_hash_seed_the_original_left_unset_stays_random_whatever_the_launcher_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_fixture("set_order", tmp_path, monkeypatch)
+    # Were this fixed seed passed on, both replays would agree with each other.
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    report = replay("set_order", confirm=True, progress=False)
+    assert report["verdict"] == "diverged"
+    assert report["nondeterministic"] is True
+
+
 def test_the_one_edited_csv_of_three_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
