@@ -775,6 +775,12 @@ def _is_option(token: str) -> bool:
     help="With --cluster: send the notebook's folder to the workers (else they must see "
     "its files on a shared path).",
 )
+@click.option(
+    "--allow-new",
+    is_flag=True,
+    help="Inject a param the notebook's parameters cell does not assign (else an error "
+    "before anything runs, which catches a misspelled -p).",
+)
 @format_option
 @click.pass_context
 @friendly_errors
@@ -793,6 +799,7 @@ def sweep_command(
     cluster: str | None,
     retries: int,
     upload: bool,
+    allow_new: bool,
     output_format: str,
 ) -> None:
     """Run NOTEBOOK over the cartesian grid of params with Papermill.
@@ -828,6 +835,7 @@ def sweep_command(
         cluster=cluster,
         retries=retries,
         upload=upload,
+        allow_new=allow_new,
     )
     if output_format == "json":
         _emit_json(result)

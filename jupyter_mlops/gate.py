@@ -469,19 +469,11 @@ def _earlier_run(notebook: Path, given: Mapping[str, Any], store: Store) -> str 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
     """The defaults of a notebook's ``parameters`` cell (its literal assignments)."""
     from .cellcode import literal_assignments, parse_cell
+    from .sweeps import parameters_sources
 
-    try:
-        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
     values: dict[str, Any] = {}
-    for cell in cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        if "parameters" in ((cell.get("metadata") or {}).get("tags") or []):
-            source = cell.get("source") or ""
-            source = "".join(source) if isinstance(source, list) else source
-            values.update(literal_assignments(parse_cell(source)))
+    for source in parameters_sources(notebook) or ():
+        values.update(literal_assignments(parse_cell(source)))
     return values
 
 

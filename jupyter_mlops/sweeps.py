@@ -67,6 +67,79 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
+def parameters_sources(notebook: Path) -> list[str] | None:
+    """The sources of a notebook's cells tagged ``parameters`` (None when it cannot be read)."""
+    import json
+
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    sources = []
+    for cell in cells if isinstance(cells, list) else ():
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        if "parameters" in ((cell.get("metadata") or {}).get("tags") or []):
+            source = cell.get("source") or ""
+            sources.append("".join(source) if isinstance(source, list) else str(source))
+    return sources
+
+
+def parameter_names(notebook: Path) -> set[str] | None:
+    """The names a notebook's ``parameters`` cells assign (None when it cannot be read)."""
+    import ast
+
+    from .cellcode import parse_cell
+
+    sources = parameters_sources(notebook)
+    if sources is None:
+        return None
+    names: set[str] = set()
+    for source in sources:
+        module = parse_cell(source)
+        for statement in module.body if module is not None else ():
+            targets = (
+                statement.targets
+                if isinstance(statement, ast.Assign)
+                else [statement.target]
+                if isinstance(statement, (ast.AnnAssign, ast.AugAssign))
+                else []
+            )
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def check_axes(notebook: Path, names: Sequence[str]) -> None:
+    """Refuse grid axes that are no parameter of the notebook (a misspelled ``-p alhpa``)."""
+    import difflib
+
+    known = parameter_names(notebook)
+    if known is None:
+        return  # an unreadable notebook is Papermill's to report
+    new = [name for name in names if name not in known]
+    if not new:
+        return
+    if not known:
+        raise InvalidValueError(
+            ", ".join(new),
+            f"{notebook.name} has no parameters cell (a cell tagged 'parameters'), so no axis "
+            "is a parameter of it; tag one, or pass --allow-new (allow_new=True) to inject anyway",
+        )
+    guesses = [
+        repr(guess[0])
+        for guess in (difflib.get_close_matches(name, sorted(known), n=1) for name in new)
+        if guess
+    ]
+    hint = f"did you mean {' or '.join(guesses)}? " if guesses else ""
+    raise InvalidValueError(
+        ", ".join(new),
+        f"{'is not a parameter' if len(new) == 1 else 'are not parameters'} of "
+        f"{notebook.name} ({hint}its parameters: {', '.join(sorted(known))}); "
+        "pass --allow-new (allow_new=True) to inject it anyway",
+    )
+
+
 def sweep(
     notebook: str | Path,
     grid: Mapping[str, Sequence[Any]],
@@ -82,12 +155,15 @@ def sweep(
     cluster: str | None = None,
     retries: int = 0,
     upload: bool = False,
+    allow_new: bool = False,
 ) -> dict[str, Any]:
     """Run ``notebook`` once per point of ``grid``; returns the sweep id and every point's
     run, status, params, final metrics and output notebook (``autolog``: in each kernel).
 
     ``cluster``: a Dask scheduler address or ``local[:N]`` instead of the local pool, with
-    ``retries`` for points whose worker died and ``upload`` to send the notebook's folder."""
+    ``retries`` for points whose worker died and ``upload`` to send the notebook's folder.
+    An axis that is no parameter of the notebook is refused before anything runs, unless
+    ``allow_new``."""
     path = Path(notebook).expanduser().resolve()
     if not path.is_file():
         raise InvalidValueError(str(notebook), "no such notebook file")
@@ -96,6 +172,8 @@ def sweep(
     if workers < 1:
         raise InvalidValueError("workers", "must be 1 or more")
     points = expand_grid(grid)
+    if not allow_new:
+        check_axes(path, list(grid))
     store = store or open_store()
     sweep_id = uuid.uuid4().hex
     out = Path(output_dir) if output_dir else store.directory / "sweeps" / sweep_id

@@ -228,3 +228,35 @@ def test_a_param_logged_again_warns_and_keeps_both(shell: Any) -> None:
     assert json.loads(mlops_cli("show", "relog", "--format", "json").stdout)["param_history"] == {
         "lr": [{"value": 0.1, "replaced": history["lr"][0]["replaced"]}]
     }
+
+
+# -- sweeps over names the notebook does not have ----------------------------------------------
+
+SCALE = ["import jupyter_mlops as mlops\nmlops.log_metric('score', alpha * 2)"]
+
+
+def test_a_misspelled_sweep_axis_stops_before_anything_runs(tmp_path: Path) -> None:
+    from .test_replay import write_notebook
+
+    notebook = write_notebook(
+        tmp_path / "scale.ipynb", SCALE, parameters="alpha = 0.5\nbeta: int = 1"
+    )
+    done = mlops_cli("sweep", str(notebook), "-p", "alhpa", "0.1", "0.2", "--no-progress")
+    one_line_error(done, "alhpa: is not a parameter of scale.ipynb (did you mean 'alpha'?")
+    assert "its parameters: alpha, beta" in done.stderr
+    assert not (tmp_path / ".mlops" / "sweeps").exists()  # no point was started
+    bare = write_notebook(tmp_path / "bare.ipynb", SCALE)
+    done = mlops_cli("sweep", str(bare), "-p", "alpha", "0.1", "--no-progress")
+    one_line_error(done, "bare.ipynb has no parameters cell", "--allow-new")
+
+
+@pytest.mark.slow
+def test_allow_new_injects_the_axis_anyway(tmp_path: Path) -> None:
+    from jupyter_mlops.sweeps import sweep
+
+    from .test_replay import write_notebook
+
+    bare = write_notebook(tmp_path / "bare.ipynb", SCALE)
+    result = sweep(bare, {"alpha": [3]}, allow_new=True, progress=False)
+    assert result["failed"] == 0
+    assert result["points"][0]["metrics"] == {"score": 6}
