@@ -271,13 +271,17 @@ class _Evidence:
         return [site.text for site in self.sites(position) if site.kind == "clock"]
 
     def clock_only(self, difference: dict[str, Any]) -> bool:
-        """Whether a cell differs only in output that its clock reads explain."""
-        if difference["reasons"] != ["output"]:
+        """Whether a cell differs only in output, and in values it computed from the clock
+        (``start = time.time()``), that its clock reads explain."""
+        if not difference["reasons"] or not set(difference["reasons"]) <= {"output", "data"}:
             return False
         position = difference["position"]
-        kinds = {site.kind for site in self.sites(position)}
+        sites = self.sites(position)
+        timed = {name for site in sites for name in site.names}
+        if not set(difference.get("data") or []) <= timed:
+            return False
         changed = any(p == position for p, *_ in self.changed_files())
-        return kinds == {"clock"} and not changed
+        return {site.kind for site in sites} == {"clock"} and not changed
 
     def changed_files(self) -> list[tuple[int, str, str, str]]:
         """(position, path, hash before, hash after) of files a cell read whose content

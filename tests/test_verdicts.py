@@ -168,6 +168,18 @@ def test_a_cell_that_prints_the_clock_reproduces(
     assert "only because they read the clock (`time.ctime()`), as expected" in report["summary"]
 
 
+def test_values_read_from_the_clock_are_expected_to_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_fixture("clock_values", tmp_path, monkeypatch)
+    report = replay("clock_values", progress=False)
+    assert report["verdict"] == "reproduced", report["summary"]
+    difference = report["comparison"]["cells"]["differences"][0]
+    assert difference["position"] == 3
+    assert set(difference["data"]) == {"start", "elapsed"}
+    assert report["expected"] == [{"position": 3, "clock": ["time.time()", "time.time()"]}]
+
+
 def test_confirm_tells_a_nondeterministic_cell(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
