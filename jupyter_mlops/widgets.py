@@ -671,6 +671,8 @@ class RunView:
         pages.append(("metrics", self.metrics_box))
         pages.append(("cells", w.HTML(self.cells_html())))
         pages.append(("datasets", w.HTML(self.datasets_html())))
+        if self.data.get("data_checks") or self.data.get("serving"):
+            pages.append(("data checks", w.HTML(self.data_checks_html())))
         if self.data.get("artifacts"):
             pages.append(("artifacts", w.HTML(self.artifacts_html())))
         pages.append(("environment", w.HTML(self.environment_html())))
@@ -881,6 +883,34 @@ class RunView:
             + f'<details style="{_FONT};margin-top:8px"><summary>{len(packages)} packages</summary>'
             f"{listed}</details>"
         )
+
+    def data_checks_html(self) -> str:
+        """Data checks made in this run or against its data: result, then each problem."""
+        parts = []
+        serving = self.data.get("serving") or []
+        if serving:
+            names = ", ".join(d["name"] for d in serving)
+            parts.append(_note(f"serving samples recorded: {names}"))
+        for check in self.data.get("data_checks") or []:
+            report = check.get("report") or {}
+            outcome = "passed" if check["passed"] else "failed"
+            result = badge(outcome, STATUS_COLOURS["finished" if check["passed"] else "failed"])
+            against = f"{(check.get('baseline_run') or '')[:12]}:{check.get('baseline_dataset')}"
+            parts.append(
+                f'<div style="{_FONT};margin-top:10px">{result} <b>{esc(check["subject"])}</b>'
+                f" against {esc(against)} · {esc(_when(check['time']))}</div>"
+            )
+            problems = report.get("problems") or []
+            if problems:
+                rows = [
+                    [esc(p["severity"]), esc(p["column"]), esc(p["kind"]), esc(p["detail"])]
+                    for p in problems[:200]
+                ]
+                parts.append(_table(["severity", "column", "kind", "detail"], rows))
+            drifted = [n for n, c in (report.get("columns") or {}).items() if c.get("drift")]
+            if drifted:
+                parts.append(_note(f"drift in {', '.join(drifted)}"))
+        return "".join(parts) or _note("no data checks")
 
     def replay_html(self) -> str:
         """The replays of this run and their verdicts, or the replay that made this run."""

@@ -3,14 +3,20 @@ compares with the newest earlier run made with the same params; replay names nev
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import jupyter_mlops as mlops
-from jupyter_mlops.gate import check, notebook_parameters
+from jupyter_mlops.errors import InvalidValueError
+from jupyter_mlops.gate import Trend, check, history_cases, notebook_parameters, parse_threshold
 from jupyter_mlops.replays import replay
+from jupyter_mlops.store import open_store
 from jupyter_mlops.sweeps import sweep
 
 from .test_replay import write_notebook
@@ -67,3 +73,141 @@ def test_params_are_for_notebooks_not_runs(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "params are given to a notebook" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- metrics against history, trends, data ----------------------------------------------------
+
+
+def history(notebook: Path, values: list[float], key: str = "acc") -> list[str]:
+    """Finished runs of a notebook, oldest first, each logging one value of ``key``."""
+    ids = []
+    for value in values:
+        with mlops.start_run(notebook.stem, notebook=notebook) as run:
+            mlops.log_metric(key, value)
+        ids.append(run.id)
+    return ids
+
+
+def judged(run_id: str, *texts: str, trends: tuple[Trend, ...] = (), **kwargs: object) -> dict:
+    limits = [parse_threshold(text) for text in texts]
+    cases = history_cases(run_id, limits, trends, store=open_store(), **kwargs)  # type: ignore[arg-type]
+    return {case["name"]: case for case in cases}
+
+
+def test_relative_thresholds_parse() -> None:
+    best = parse_threshold("acc>=best-0.01")
+    assert (best.key, best.op, best.value, best.reference) == ("acc", ">=", -0.01, "best")
+    assert str(best) == "acc >= best-0.01"
+    assert str(parse_threshold("acc >= previous")) == "acc >= previous"
+    assert parse_threshold("loss <= baseline + 0.1").value == 0.1
+    for bad in ["acc>=best-x", "acc>=bestish", "acc>=newest"]:
+        with pytest.raises(InvalidValueError):
+            parse_threshold(bad)
+
+
+def test_best_previous_and_baseline(tmp_path: Path) -> None:
+    notebook = tmp_path / "train.ipynb"
+    first, best, previous = history(notebook, [0.90, 0.93, 0.92])
+    with mlops.start_run("crashed", notebook=notebook) as failed:
+        mlops.log_metric("acc", 0.99)
+        failed.end("failed")
+    history(tmp_path / "other.ipynb", [0.99])
+    [new] = history(notebook, [0.915])
+
+    cases = judged(new, "acc>=best-0.01", "acc>=previous", "acc>=previous-0.01", "acc>=0.9")
+    assert cases["metric acc >= best-0.01"]["passed"] is False
+    message = cases["metric acc >= best-0.01"]["message"]
+    assert "best 0.93" in message and best[:12] in message and "needs acc >= 0.92" in message
+    assert cases["metric acc >= previous"]["passed"] is False
+    assert previous[:12] in cases["metric acc >= previous"]["message"]
+    assert cases["metric acc >= previous-0.01"]["passed"] is True
+    assert cases["metric acc >= 0.9"]["passed"] is True
+
+    against_first = judged(new, "acc>=baseline", baseline=first)
+    assert against_first["metric acc >= baseline"]["passed"] is True
+    assert "baseline 0.9" in against_first["metric acc >= baseline"]["message"]
+
+    # The first run of a notebook has nothing to be relative to; lower is better for a loss.
+    assert judged(first, "acc>=best")["metric acc >= best"]["passed"] is True
+    losses = tmp_path / "losses.ipynb"
+    *_, last = history(losses, [0.30, 0.20, 0.25, 0.24], key="val_loss")
+    case = judged(last, "val_loss<=best+0.03")["metric val_loss <= best+0.03"]
+    assert case["passed"] is False and "best 0.2" in case["message"]
+
+
+def test_a_slow_slide_fails_the_trend_though_no_step_is_large(tmp_path: Path) -> None:
+    notebook = tmp_path / "train.ipynb"
+    noise = [0.001, -0.002, 0.0015, -0.001, 0.002, -0.0015, 0.001, -0.001, 0.0005, 0.0]
+    sliding = [0.95 - 0.0035 * i + noise[i] for i in range(10)]
+    assert max(a - b for a, b in itertools.pairwise(sliding)) < 0.01
+    ids = history(notebook, [0.5, *sliding])  # an old run outside the window
+    case = judged(ids[-1], trends=(Trend("acc", 10, 0.02),))["trend acc over 10 runs"]
+    assert case["passed"] is False
+    assert "fell by 0.03" in case["message"] and "more than 0.02" in case["message"]
+    assert judged(ids[-1], trends=(Trend("acc", 10, 0.05),))["trend acc over 10 runs"]["passed"]
+    steady = history(tmp_path / "steady.ipynb", [0.93 + n for n in noise])
+    assert judged(steady[-1], trends=(Trend("acc"),))["trend acc over 10 runs"]["passed"]
+    # A loss that creeps up is the same slide.
+    creeping = history(tmp_path / "loss.ipynb", [0.2 + 0.004 * i for i in range(8)], "loss")
+    assert not judged(creeping[-1], trends=(Trend("loss"),))["trend loss over 10 runs"]["passed"]
+    short = history(tmp_path / "short.ipynb", [0.9, 0.5])
+    assert (
+        "too few" in judged(short[-1], trends=(Trend("acc"),))["trend acc over 10 runs"]["message"]
+    )
+    with pytest.raises(InvalidValueError):
+        Trend("acc", window=2)
+
+
+def test_the_gate_checks_data_serving_samples_and_history_with_junit(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+
+    def frame(rows: int, shift: float = 0.0) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "x": rng.normal(shift, 1, rows),
+                "colour": rng.choice(["red", "green", "blue"], rows),
+            }
+        )
+
+    frame(5_000).to_csv(tmp_path / "train.csv", index=False)
+    frame(1_000).to_csv(tmp_path / "serving.csv", index=False)
+    frame(1_000).to_csv(tmp_path / "fresh.csv", index=False)
+    frame(1_000, shift=1.0).to_csv(tmp_path / "shifted.csv", index=False)
+    notebook = write_notebook(
+        tmp_path / "model.ipynb",
+        [
+            "import pandas as pd\nimport jupyter_mlops as mlops\n"
+            "train = pd.read_csv('train.csv')\nmlops.log_data('train', train);",
+            "mlops.log_data('train', pd.read_csv('serving.csv'), context='serving');\n"
+            "acc = 0.9 + train['x'].abs().mean() / 100\nmlops.log_metric('acc', acc)",
+        ],
+    )
+    first = check(str(notebook), progress=False)
+    assert first["passed"], first["checks"]
+    names = [case["name"] for case in first["checks"]]
+    assert "data train (serving) against model:train" in names
+
+    junit = tmp_path / "reports" / "gate.xml"
+    args = ["check", str(notebook), "--no-progress", "--metric", "acc>=best-0.01"]
+    args += ["--metric", "acc>=previous", "--trend", "acc", "--junit", str(junit)]
+    passed = mlops_cli(*args, "--data", f"fresh.csv={first['run']}:train")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    failed = mlops_cli(*args, "--data", f"shifted.csv={first['run']}:train", "--format", "json")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    result = json.loads(failed.stdout)
+    verdicts = {case["name"]: case["passed"] for case in result["checks"]}
+    assert verdicts["data shifted.csv against model:train"] is False
+    assert verdicts["metric acc >= best-0.01"] and verdicts["metric acc >= previous"]
+    assert verdicts["trend acc over 10 runs"]
+    message = next(c["message"] for c in result["checks"] if c["name"].startswith("data shifted"))
+    assert message.startswith("x: drift: PSI")
+    tree = ElementTree.parse(junit)
+    failures = [
+        case.get("name") for case in tree.iter("testcase") if case.find("failure") is not None
+    ]
+    assert failures == ["data shifted.csv against model:train"]
+    # The check is stored with the run the gate made.
+    stored = mlops.get_run(result["run"]).data_checks()
+    assert {c["subject"] for c in stored} >= {"shifted.csv", "train (serving)"}
+    usage = mlops_cli("check", str(notebook), "--metric", "acc>=baseline")
+    assert usage.returncode == 2 and "needs --baseline RUN" in usage.stderr
