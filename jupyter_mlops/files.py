@@ -50,8 +50,11 @@ def install() -> None:
     global _installed
     with _install_lock:
         if not _installed:
-            sys.addaudithook(_audit)
             _installed = True
+            try:
+                sys.addaudithook(_audit)
+            except Exception:
+                return  # another hook refuses new ones: cells are captured without their files
 
 
 def start() -> None:
