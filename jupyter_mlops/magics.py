@@ -13,6 +13,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from . import run as runs
 from .capture import quiet
 from .errors import MagicUsageError, MlopsError
+from .validate import checked_name, user_path
 
 __all__ = ["TrackMagics", "split_arguments"]
 
@@ -174,7 +175,8 @@ class TrackMagics(Magics):
             with quiet():
                 return handler(args)
         except MlopsError as exc:
-            raise UsageError(f"%track: {exc}") from None
+            # One line, whatever the message quotes (a pasted line may hold newlines).
+            raise UsageError(f"%track: {' '.join(str(exc).splitlines())}") from None
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -270,7 +272,7 @@ class TrackMagics(Magics):
                 name, value = pair[0], self._evaluate(pair[1], f"data {pair[0]}")
             elif word in self._namespace:
                 name, value = word, self._namespace[word]
-            elif _exists(Path(_unquote(word)).expanduser()):
+            elif _exists(user_path(_unquote(word))):
                 name, value = _unquote(word), Path(_unquote(word))
             else:
                 raise MagicUsageError(f"data: {word!r} is neither a variable nor an existing path")
@@ -293,7 +295,7 @@ class TrackMagics(Magics):
         word = positional[0]
         if word in self._namespace:
             value: Any = self._namespace[word]
-        elif _exists(Path(_unquote(word)).expanduser()):
+        elif _exists(user_path(_unquote(word))):
             value = Path(_unquote(word))
         else:
             raise MagicUsageError(
@@ -316,7 +318,7 @@ class TrackMagics(Magics):
         # Every source is found before a run is started for them: a refused call starts none.
         sources: list[tuple[Any, str | None]] = []
         for word in positional:
-            path = Path(_unquote(word)).expanduser()
+            path = user_path(_unquote(word))
             if _exists(path):
                 sources.append((path, name))
             elif word in self._namespace:
@@ -437,7 +439,7 @@ class TrackMagics(Magics):
     def _do_plot(self, words: list[str]) -> None:
         if not words:
             raise MagicUsageError("plot: give a metric name, then runs (none: the active run)")
-        key, refs = _unquote(words[0]), [_unquote(w) for w in words[1:]]
+        key, refs = checked_name("metric", _unquote(words[0])), [_unquote(w) for w in words[1:]]
         if key.startswith("--"):
             raise MagicUsageError(f"plot: unknown option {key} (plot KEY [RUN ...])")
         if _widgets_shown():

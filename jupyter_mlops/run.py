@@ -42,6 +42,7 @@ from .validate import (
     param_json,
     shown_text,
     tag_value,
+    user_path,
 )
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ class Run:
         if isinstance(data, str):
             data = Path(data)
         if isinstance(data, Path):
-            data = data.expanduser()
+            data = user_path(data)
             if _path_kind(data) is None:
                 raise InvalidValueError(name, f"no such file or folder: {shown_text(str(data))}")
         info = profiles.describe(data, reference=(training or {}).get("profile"))
@@ -246,7 +247,7 @@ class Run:
         self._check_running("log an artifact")
         if isinstance(source, (str, Path)):
             check_artifact(source)
-            path = Path(source).expanduser()
+            path = user_path(source)
             name = checked_name("artifact", name or path.name)
             digest = hashing.hash_file(path)
             self.store.put_blob(digest, path)
@@ -554,6 +555,8 @@ def start_run(
         name = checked_name("run", str(name))
     tag_values = {checked_name("tag", k): tag_value(k, v) for k, v in (tags or {}).items()}
     store = store or open_store()
+    if _ends_owed:
+        _record_owed_ends()  # the store may take them now
     with _state_lock:
         previous = _active
     if previous is not None and previous.managed:
@@ -655,7 +658,7 @@ def check_metrics(metrics: Mapping[str, Any], step: Any = None) -> None:
 def check_artifact(source: Any) -> None:
     """Raise the error ``log_artifact`` would give for a path that is no file."""
     if isinstance(source, (str, Path)):
-        kind = _path_kind(Path(source).expanduser())
+        kind = _path_kind(user_path(source))
         if kind != "file":
             reason = "is a folder; log a file (or the folder as data)" if kind else "no such file"
             raise InvalidValueError(shown_text(str(source)), reason)
@@ -724,17 +727,21 @@ def list_runs(
     offset: int = 0,
     order_by: str | None = None,
     descending: bool = True,
+    kinds: Sequence[str] = (),
+    replays: bool = True,
     store: Store | None = None,
 ) -> list[dict[str, Any]]:
     """Runs newest first (or by ``order_by``: a column, ``params.K``, ``metrics.K``) as dicts
-    with ``params``, ``metrics`` and ``tags``; ``statuses`` keeps runs of those statuses."""
+    with ``params``, ``metrics``, ``tags`` and ``replay_summary`` (how often it was replayed,
+    the latest verdict); ``statuses`` and ``kinds`` keep runs of those; ``replays=False``
+    leaves replay runs out (shown under their run) unless a kind or the filter asks for them."""
     store = store or open_store(create=False)
     if limit is not None and limit < 0:
         raise InvalidValueError("limit", "must be zero or more")
     if offset < 0:
         raise InvalidValueError("offset", "must be zero or more")
     reap_crashed(store)
-    node, notebook_ref = _filters(store, where, notebook, statuses)
+    node, notebook_ref = _filters(store, where, notebook, statuses, kinds, replays)
     return store.list_runs(
         where=node,
         notebook=notebook_ref,
@@ -751,31 +758,43 @@ def count_runs(
     notebook: str | Path | None = None,
     statuses: Sequence[str] = (),
     upto: int | None = None,
+    kinds: Sequence[str] = (),
+    replays: bool = True,
     store: Store | None = None,
 ) -> int:
     """How many runs ``list_runs`` with the same filters would give without a limit
     (counting no further than ``upto`` when given)."""
     store = store or open_store(create=False)
-    node, notebook_ref = _filters(store, where, notebook, statuses)
+    node, notebook_ref = _filters(store, where, notebook, statuses, kinds, replays)
     return store.count_runs(where=node, notebook=notebook_ref, upto=upto)
 
 
 def _filters(
-    store: Store, where: str | None, notebook: str | Path | None, statuses: Sequence[str]
+    store: Store,
+    where: str | None,
+    notebook: str | Path | None,
+    statuses: Sequence[str],
+    kinds: Sequence[str] = (),
+    replays: bool = True,
 ) -> tuple[Node | None, str | None]:
-    """The parsed filter (with the statuses joined to the tree, never pasted into the text)
-    and the notebook as the store names it."""
-    from .query import BoolOp, Comparison, parse_expression
+    """The parsed filter (with the statuses and kinds joined to the tree, never pasted into
+    the text) and the notebook as the store names it."""
+    from .query import BoolOp, Comparison, fields_used, parse_expression
 
     node: Node | None = parse_expression(where) if where else None
-    status_node: Node | None = None
-    for status in dict.fromkeys(statuses):
-        if status not in STATUSES:
-            raise InvalidValueError("status", f"{status!r} is not one of {', '.join(STATUSES)}")
-        test = Comparison("status", None, "=", status, 0)
-        status_node = test if status_node is None else BoolOp("or", status_node, test)
-    if status_node is not None:
-        node = status_node if node is None else BoolOp("and", node, status_node)
+    asks_kind = bool(kinds) or (node is not None and ("kind", None) in fields_used(node))
+    for field, wanted, known in (("status", statuses, STATUSES), ("kind", kinds, KINDS)):
+        either: Node | None = None
+        for value in dict.fromkeys(wanted):
+            if value not in known:
+                raise InvalidValueError(field, f"{value!r} is not one of {', '.join(known)}")
+            test = Comparison(field, None, "=", value, 0)
+            either = test if either is None else BoolOp("or", either, test)
+        if either is not None:
+            node = either if node is None else BoolOp("and", node, either)
+    if not replays and not asks_kind:
+        no_replay = Comparison("kind", None, "!=", "replay", 0)
+        node = no_replay if node is None else BoolOp("and", node, no_replay)
     notebook_ref = _notebook_ref(store, Path(notebook)) if notebook else None
     return node, notebook_ref
 

@@ -32,6 +32,7 @@ __all__ = [
     "shown_text",
     "storable_text",
     "tag_value",
+    "user_path",
 ]
 
 MAX_KEY_LENGTH = 250
@@ -209,3 +210,13 @@ def metric_step(key: str, step: Any) -> int:
     if not STEP_MIN <= as_int <= STEP_MAX:
         raise InvalidValueError(key, "step must fit in 64 bits (between -2**63 and 2**63-1)")
     return as_int
+
+
+def user_path(text: str | Path) -> Path:
+    """A path a user gave, ``~`` expanded where it can be (one that cannot be expanded, or
+    that holds a NUL, is kept as given and is then found not to exist)."""
+    path = Path(text)
+    try:
+        return path.expanduser()
+    except (RuntimeError, ValueError):
+        return path

@@ -169,6 +169,27 @@ def test_fuzzed_track_lines_fail_only_with_one_line(
             assert not active.store.rejected
 
 
+_COMMANDS = ["start", "params", "metric", "data", "artifact", "end", "status", "runs", "show"]
+_CHARS = "abxyz019 =-_.,:;'\"()[]{}*/+<>!~%$#@&|\\\t\n\x00é" + LONE_SURROGATE
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.sampled_from([*_COMMANDS, "compare", "plot", ""]), st.text(_CHARS, max_size=25))
+def test_fuzzed_characters_after_a_command_fail_only_with_one_line(
+    shell: Any, command: str, rest: str
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            shell.run_line_magic("track", f"{command} {rest}")
+        except UsageError as exc:
+            assert "\n" not in str(exc).strip()
+
+
 _keys = st.text(max_size=12)
 _values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
