@@ -229,6 +229,20 @@ def cli(ctx: click.Context, store_dir: Path | None) -> None:
 )
 @click.option("--asc", is_flag=True, help="Smallest first (default: largest, newest first).")
 @click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["interactive", "replay", "sweep", "script"]),
+    help="Only runs of this kind (repeatable); --kind replay lists replays.",
+)
+@click.option(
+    "--replays",
+    "with_replays",
+    is_flag=True,
+    help="List replay runs as runs of their own too (by default each run shows how often it "
+    "was replayed and the latest verdict instead).",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["table", "json", "csv"]),
@@ -246,9 +260,11 @@ def runs_command(
     limit: int,
     order_by: str | None,
     asc: bool,
+    kinds: tuple[str, ...],
+    with_replays: bool,
     output_format: str,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; replays are counted under their run, not listed."""
     from .run import list_runs
 
     store = _store(ctx)
@@ -258,6 +274,8 @@ def runs_command(
         limit=limit,
         order_by=order_by,
         descending=not asc,
+        kinds=kinds,
+        replays=with_replays,
         store=store,
     )
     if output_format == "json":

@@ -818,12 +818,31 @@ class Store:
             run["params"] = params[run["id"]]
             run["metrics"] = {k: v["value"] for k, v in metrics[run["id"]].items()}
             run["tags"] = tags[run["id"]]
+        replayed = self.replay_summaries(ids)
         return runs
 
     def count_runs(
         self, *, where: Node | None = None, notebook: str | None = None, upto: int | None = None
+            run["replay_summary"] = replayed[run["id"]]
     ) -> int:
         """How many runs match the same filters as ``list_runs``; with ``upto``, counting stops
+    def replay_summaries(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """For each run: how often it was replayed, and the latest replay's verdict, state and
+        run (None when never)."""
+        out: dict[str, dict[str, Any]] = {
+            run_id: {"count": 0, "verdict": None, "state": None, "run_id": None}
+            for run_id in run_ids
+        }
+        for original, verdict, state, replay_run in self._select_for_runs(
+            "SELECT original_id, verdict, state, replay_run_id FROM replays"
+            " WHERE original_id IN ({}) ORDER BY start_time, id",
+            run_ids,
+        ):
+            summary = out[original]
+            summary.update(count=summary["count"] + 1, verdict=verdict, state=state)
+            summary["run_id"] = replay_run
+        return out
+
         there (an expression is tested run by run, so an exact count reads the whole store)."""
         self.flush()
         condition, args = _run_filter(self.full_ids(where), notebook)

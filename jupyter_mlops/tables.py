@@ -17,6 +17,7 @@ __all__ = [
     "diff_text",
     "format_duration",
     "format_value",
+    "replay_count",
     "run_text",
     "runs_csv",
     "runs_table",
@@ -69,7 +70,9 @@ def runs_table(runs: list[dict[str, Any]]) -> str:
         return "no runs"
     param_keys = _common_keys(runs, "params")
     metric_keys = _common_keys(runs, "metrics")
+    replayed = any((run.get("replay_summary") or {}).get("count") for run in runs)
     headers = ["id", "name", "status", "kind", "started", "duration", "linear"]
+    headers += ["replays"] if replayed else []
     headers += [f"params.{k}" for k in param_keys] + [f"metrics.{k}" for k in metric_keys]
     rows = []
     for run in runs:
@@ -83,10 +86,18 @@ def runs_table(runs: list[dict[str, Any]]) -> str:
             format_duration(end - run["start_time"] if end else None),
             _linear(run["linear"]),
         ]
+        row += [replay_count(run.get("replay_summary"))] if replayed else []
         row += [format_value(run["params"].get(k, ""), 16) for k in param_keys]
         row += [format_value(run["metrics"].get(k, ""), 12) for k in metric_keys]
         rows.append(row)
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def replay_count(summary: dict[str, Any] | None) -> str:
+    """How often a run was replayed and the latest verdict: ``2, reproduced`` (or ``-``)."""
+    if not summary or not summary.get("count"):
+        return "-"
+    return f"{summary['count']}, {summary.get('verdict') or summary.get('state') or '?'}"
 
 
 def runs_csv(runs: list[dict[str, Any]]) -> str:
@@ -96,7 +107,7 @@ def runs_csv(runs: list[dict[str, Any]]) -> str:
     import io
 
     columns = ["id", "name", "status", "kind", "notebook", "start_time", "end_time", "linear"]
-    columns += ["parent_id", "sweep_id"]
+    columns += ["parent_id", "sweep_id", "replays", "replay_verdict"]
     keyed = [
         f"{field}.{key}"
         for field in ("params", "metrics", "tags")
@@ -106,7 +117,9 @@ def runs_csv(runs: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns + keyed)
     for run in runs:
-        row = [run.get(column) for column in columns]
+        summary = run.get("replay_summary") or {}
+        row = [run.get(column) for column in columns[:-2]]
+        row += [summary.get("count", 0), summary.get("verdict")]
         for name in keyed:
             field, _, key = name.partition(".")
             row.append(run[field].get(key))

@@ -260,3 +260,56 @@ def test_allow_new_injects_the_axis_anyway(tmp_path: Path) -> None:
     result = sweep(bare, {"alpha": [3]}, allow_new=True, progress=False)
     assert result["failed"] == 0
     assert result["points"][0]["metrics"] == {"score": 6}
+
+
+# -- replays set apart -------------------------------------------------------------------------
+
+
+def replayed(store: Store, original: str, verdict: str, at: float) -> str:
+    """A replay run of ``original`` and its replay row, as a replay leaves them."""
+    run = runs.start_run(name="replay of original", kind="replay", parent=original, store=store)
+    run.end()
+    store.insert_replay(
+        {
+            "id": uuid.uuid4().hex,
+            "original_id": original,
+            "replay_run_id": run.id,
+            "mode": "recorded",
+            "state": "done",
+            "verdict": verdict,
+            "start_time": at,
+        }
+    )
+    return run.id
+
+
+def test_replays_are_counted_under_their_run(store: Store) -> None:
+    with runs.start_run(name="original", store=store) as run:
+        run.log_metric("acc", 0.9)
+    with runs.start_run(name="never replayed", store=store):
+        pass
+    replayed(store, run.id, "diverged", 1.0)
+    latest = replayed(store, run.id, "reproduced", 2.0)
+    listed = runs.list_runs(replays=False, store=store)
+    assert [r["name"] for r in listed] == ["never replayed", "original"]
+    assert listed[1]["replay_summary"] == {
+        "count": 2,
+        "verdict": "reproduced",
+        "state": "done",
+        "run_id": latest,
+    }
+    assert listed[0]["replay_summary"]["count"] == 0
+    assert runs.count_runs(replays=False, store=store) == 2
+    assert len(runs.list_runs(store=store)) == 4  # the Python default lists every run
+    assert len(runs.list_runs(where="kind = replay", replays=False, store=store)) == 2
+
+    table = mlops_cli("runs").stdout.splitlines()
+    assert "replays" in table[0].split()
+    assert [line.split()[1] for line in table[2:]] == ["never", "original"]
+    assert "2, reproduced" in table[3]
+    shown = json.loads(mlops_cli("runs", "--replays", "--format", "json").stdout)
+    assert shown["count"] == 4
+    kinds = json.loads(mlops_cli("runs", "--kind", "replay", "--format", "json").stdout)
+    assert {r["kind"] for r in kinds["runs"]} == {"replay"} and kinds["count"] == 2
+    rows = list(csv.DictReader(io.StringIO(mlops_cli("runs", "--format", "csv").stdout)))
+    assert (rows[1]["replays"], rows[1]["replay_verdict"]) == ("2", "reproduced")

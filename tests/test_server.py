@@ -572,8 +572,10 @@ def test_the_readme_documents_every_route_and_command() -> None:
     section = readme.split("## The JupyterLab sidebar", 1)[1].split("\n## ", 1)[0]
     for pattern, handler in route_table("/"):
         path = pattern.rstrip("$").removesuffix("/?").removeprefix("/" + API + "/")
-        shown = re.sub(r"\([^)]*\)", "{id}", path).replace(
-            "{id}/metrics/{id}", "{id}/metrics/{key}"
+        shown = (
+            re.sub(r"\([^)]*\)", "{id}", path)
+            .replace("{id}/metrics/{id}", "{id}/metrics/{key}")
+            .replace("{id}/artifacts/{id}", "{id}/artifacts/{name}")
         )
         for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
             if getattr(handler, method.lower()) is not getattr(RequestHandler, method.lower()):

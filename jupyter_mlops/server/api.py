@@ -151,8 +151,11 @@ def runs_page(
     statuses: Sequence[str] = (),
     limit: int = DEFAULT_PAGE,
     offset: int = 0,
+    kinds: Sequence[str] = (),
+    replays: bool = True,
 ) -> dict[str, Any]:
-    """A page of runs newest first, with the total; no store yet is an empty list."""
+    """A page of runs newest first, with the total; no store yet is an empty list. With
+    ``replays`` false, replay runs are left out (each run carries its ``replay_summary``)."""
     from ..run import count_runs, list_runs
 
     if not 1 <= limit <= MAX_PAGE:
@@ -174,7 +177,13 @@ def runs_page(
             "offset": offset,
             "store": None,
         }
-    filters: dict[str, Any] = {"where": where, "notebook": notebook_path, "statuses": statuses}
+    filters: dict[str, Any] = {
+        "where": where,
+        "notebook": notebook_path,
+        "statuses": statuses,
+        "kinds": kinds,
+        "replays": replays,
+    }
     too_slow = ApiError(
         400,
         "filter_too_slow",
@@ -182,9 +191,10 @@ def runs_page(
     )
     with store.time_limit(FILTER_SECONDS, too_slow):
         runs = list_runs(limit=limit, offset=offset, store=store, **filters)
-        capped_count = COUNT_CAP + 1 if where or statuses else None
+        filtered = bool(where or statuses or kinds or not replays)
+        capped_count = COUNT_CAP + 1 if filtered else None
         total = count_runs(upto=capped_count, store=store, **filters)
-    capped = bool(where or statuses) and total > COUNT_CAP
+    capped = filtered and total > COUNT_CAP
     return {
         "runs": [_with_lab_path(root, store, run) for run in runs],
         "total": COUNT_CAP if capped else total,

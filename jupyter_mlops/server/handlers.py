@@ -142,6 +142,10 @@ class MlopsHandler(APIHandler):
             raise api.ApiError(400, "invalid_value", f"{name}: longer than {max_length} characters")
         return value.strip() or None
 
+    def query_list(self, name: str) -> list[str]:
+        """A comma-separated query argument as a list (empty when absent)."""
+        return [part.strip() for part in (self.query_text(name) or "").split(",") if part.strip()]
+
     def query_int(self, name: str, default: int, low: int, high: int) -> int:
         """A query argument as a whole number between ``low`` and ``high``, or a 400 naming it."""
         value = self.get_query_argument(name, None)
@@ -221,13 +225,12 @@ class RunsHandler(MlopsHandler):
         """A page of runs and the total that match."""
 
         def parse() -> dict[str, Any]:
-            statuses = [
-                s.strip() for s in (self.query_text("status") or "").split(",") if s.strip()
-            ]
             return {
                 "notebook": self.query_text("notebook"),
                 "where": self.query_text("where"),
-                "statuses": statuses,
+                "statuses": self.query_list("status"),
+                "kinds": self.query_list("kind"),
+                "replays": self.query_int("replays", 1, 0, 1) == 1,
                 "limit": self.query_int("limit", api.DEFAULT_PAGE, 1, api.MAX_PAGE),
                 "offset": self.query_int("offset", 0, 0, api.MAX_OFFSET),
             }

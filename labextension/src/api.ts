@@ -26,6 +26,8 @@ export interface IRun {
   metrics: Record<string, MetricValue>;
   tags: Record<string, string>;
   metric_keys?: string[];
+  /** In lists: how often the run was replayed, and its latest replay. */
+  replay_summary?: { count: number; verdict: string | null; state: string | null; run_id: string | null };
 }
 
 /** A point of a metric's step series. */
@@ -186,11 +188,13 @@ export const api = {
     status?: string;
     limit?: number;
     offset?: number;
+    replays?: boolean;
   }): Promise<IRunsPage> {
     return requestAPI<IRunsPage>('runs', {}, {
       notebook: query.notebook,
       where: query.where,
       status: query.status,
+      replays: query.replays === undefined ? undefined : query.replays ? '1' : '0',
       limit: query.limit !== undefined ? String(query.limit) : undefined,
       offset: query.offset !== undefined ? String(query.offset) : undefined
     });

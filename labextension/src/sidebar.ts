@@ -7,6 +7,7 @@ import { Signal, ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { ApiError, IRun, IRunsPage, api } from './api';
+import { verdictBadge } from './detail';
 import { append, clear, h, show, statusBadge, when } from './dom';
 
 /** Which runs the list shows. */
@@ -17,6 +18,18 @@ const POLL_MS = 2000;
 const FILTER_DELAY_MS = 350;
 
 /** The runs sidebar. */
+/** A name as text with line-break chances after `,` `[` `/` (sweep points' names). */
+function breakable(name: string): Node[] {
+  const parts: Node[] = [];
+  for (const piece of name.split(/(?<=[,[/])/)) {
+    if (parts.length) {
+      parts.push(document.createElement('wbr'));
+    }
+    parts.push(document.createTextNode(piece));
+  }
+  return parts;
+}
+
 export class RunsSidebar extends Widget {
   constructor() {
     super();
@@ -36,6 +49,11 @@ export class RunsSidebar extends Widget {
       h('option', { value: '' }, 'Any status'),
       ...['running', 'finished', 'failed', 'crashed', 'killed'].map(status => h('option', { value: status }, status))
     );
+    this._replaysToggle = h('input', {
+      type: 'checkbox',
+      className: 'jp-mlops-show-replays',
+      onchange: () => this._reload()
+    });
     this._search = h('input', {
       type: 'search',
       className: 'jp-mlops-search jp-mod-styled',
@@ -96,7 +114,18 @@ export class RunsSidebar extends Widget {
             '⟳'
           )
         ),
-        h('div', { className: 'jp-mlops-filters' }, this._scopeSelect, this._statusSelect),
+        h(
+          'div',
+          { className: 'jp-mlops-filters' },
+          this._scopeSelect,
+          this._statusSelect,
+          h(
+            'label',
+            { className: 'jp-mlops-replays-label', title: 'List replays as runs of their own (else counted under their run)' },
+            this._replaysToggle,
+            'Show replays'
+          )
+        ),
         this._search,
         this._error,
         this._scopeNote,
@@ -159,6 +188,7 @@ export class RunsSidebar extends Widget {
         notebook: notebook ?? undefined,
         where: this._search.value.trim() || undefined,
         status: this._statusSelect.value || undefined,
+        replays: this._replaysToggle.checked,
         limit: this._limit
       });
     } catch (error) {
@@ -306,7 +336,7 @@ export class RunsSidebar extends Widget {
     const signature = JSON.stringify([
       notebook,
       page.total,
-      page.runs.map(run => [run.id, run.name, run.status, run.end_time, run.linear, run.metrics, run.tags])
+      page.runs.map(run => [run.id, run.name, run.status, run.end_time, run.linear, run.metrics, run.tags, run.replay_summary])
     ]);
     this._updateScopeNote(page, notebook);
     if (signature === this._signature) {
@@ -379,7 +409,7 @@ export class RunsSidebar extends Widget {
         title: `Show run ${run.name}`,
         onclick: () => this._runOpened.emit(run)
       },
-      h('span', { className: 'jp-mlops-run-name' }, run.name),
+      h('span', { className: 'jp-mlops-run-name' }, ...breakable(run.name)),
       h(
         'span',
         { className: 'jp-mlops-run-meta' },
@@ -388,12 +418,32 @@ export class RunsSidebar extends Widget {
           .join(' · ')
       )
     );
+    const replayed = run.replay_summary && run.replay_summary.count ? run.replay_summary : null;
+    let replays: HTMLElement | null = null;
+    if (replayed) {
+      replays = verdictBadge(replayed.verdict, replayed.state ?? '');
+      replays.classList.add('jp-mlops-replays');
+      replays.textContent = `↻${replayed.count} ${replays.textContent}`;
+      replays.title = `Replayed ${replayed.count} time${replayed.count === 1 ? '' : 's'}; the latest: ${replayed.verdict ?? replayed.state}`;
+    }
+    const kind =
+      run.kind !== 'interactive'
+        ? h('span', { className: 'jp-mlops-badge jp-mlops-kind-badge', title: `A ${run.kind} run` }, run.kind)
+        : null;
+    const linear =
+      run.linear === false
+        ? h(
+            'span',
+            { className: 'jp-mlops-badge jp-mlops-linear-no', title: (run.linear_reasons ?? []).join('; ') || 'Cells did not run top to bottom once each' },
+            'non-linear'
+          )
+        : null;
     return h(
       'li',
-      { className: 'jp-mlops-run', 'data-run-id': run.id, 'data-status': run.status },
+      { className: 'jp-mlops-run', 'data-run-id': run.id, 'data-status': run.status, 'data-kind': run.kind },
       checkbox,
       open,
-      statusBadge(run.status)
+      h('span', { className: 'jp-mlops-run-badges' }, statusBadge(run.status), kind, linear, replays)
     );
   }
 
@@ -407,6 +457,7 @@ export class RunsSidebar extends Widget {
 
   private _scopeSelect: HTMLSelectElement;
   private _statusSelect: HTMLSelectElement;
+  private _replaysToggle: HTMLInputElement;
   private _search: HTMLInputElement;
   private _error: HTMLElement;
   private _scopeNote: HTMLElement;

@@ -1,0 +1,99 @@
+"""The sidebar for daily use: replays counted under their run (and a toggle to list them),
+kind badges, and names readable whole at the sidebar's default width."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from jupyter_mlops import run as runs
+from jupyter_mlops.store import open_store
+
+from .conftest import LabServer, save_screenshot
+from .test_sidebar import SIDEBAR, open_sidebar, row, show_all
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+POINTS = [
+    "train[n_estimators=100,max_depth=4,learning_rate=0.05]",
+    "train[n_estimators=100,max_depth=4,learning_rate=0.10]",
+]
+
+
+def seed(root: Any) -> dict[str, Any]:
+    """An original run replayed twice, and two sweep points whose names differ at the end."""
+    store = open_store(root / ".mlops")
+    with runs.start_run(name="original-daily", store=store) as original:
+        original.log_metric("acc", 0.93)
+    replay_ids = []
+    for verdict in ("diverged", "reproduced"):
+        replay = runs.start_run(
+            name="replay of original-daily", kind="replay", parent=original.id, store=store
+        )
+        replay.end()
+        store.insert_replay(
+            {
+                "id": uuid.uuid4().hex,
+                "original_id": original.id,
+                "replay_run_id": replay.id,
+                "mode": "recorded",
+                "state": "done",
+                "verdict": verdict,
+                "start_time": time.time(),
+            }
+        )
+        replay_ids.append(replay.id)
+    points = []
+    for name in POINTS:
+        with runs.start_run(name=name, kind="sweep", store=store) as point:
+            point.log_metric("val_accuracy", 0.9)
+        points.append(point.id)
+    return {"original": original.id, "replays": replay_ids, "points": points}
+
+
+def test_replays_set_apart_and_names_whole(lab_server: LabServer, lab_page: Any) -> None:
+    ids = seed(lab_server.root)
+    open_sidebar(lab_page)
+    show_all(lab_page)
+    original = row(lab_page, ids["original"])
+    original.wait_for()
+    for replay_id in ids["replays"]:
+        assert row(lab_page, replay_id).count() == 0
+    badge = original.locator(".jp-mlops-replays")
+    assert badge.inner_text() == "↻2 reproduced"
+    assert "jp-mlops-verdict-good" in (badge.get_attribute("class") or "")
+
+    # Names are whole at the default width: nothing is clipped, and they fit in their row.
+    for point_id, name in zip(ids["points"], POINTS, strict=True):
+        point = row(lab_page, point_id)
+        assert point.locator(".jp-mlops-kind-badge").inner_text() == "sweep"
+        label = point.locator(".jp-mlops-run-name")
+        assert label.inner_text() == name
+        fits = label.evaluate(
+            """el => {
+                const r = el.getBoundingClientRect();
+                const li = el.closest('li').getBoundingClientRect();
+                return el.scrollWidth <= el.clientWidth + 1 && r.right <= li.right + 0.5
+                    && getComputedStyle(el).textOverflow !== 'ellipsis';
+            }"""
+        )
+        assert fits, name
+        meta = point.locator(".jp-mlops-run-meta")
+        assert "val_accuracy 0.9" in meta.inner_text()
+        assert meta.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+    sidebar_width = lab_page.locator(SIDEBAR).evaluate("el => el.getBoundingClientRect().width")
+    assert sidebar_width < 400  # the default width, not one widened for the test
+    save_screenshot(lab_page, "sidebar-replays-apart")
+
+    # The toggle lists them as runs again; by keyboard like any checkbox.
+    toggle = lab_page.locator(f"{SIDEBAR} input.jp-mlops-show-replays")
+    toggle.focus()
+    lab_page.keyboard.press("Space")
+    for replay_id in ids["replays"]:
+        row(lab_page, replay_id).wait_for()
+        assert row(lab_page, replay_id).get_attribute("data-kind") == "replay"
+    toggle.click()
+    row(lab_page, ids["replays"][0]).wait_for(state="detached")
