@@ -142,7 +142,7 @@ def mlflow_server(folder: Path) -> Iterator[str]:
             "1",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(folder / "server.log").open("w"),
         start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
@@ -154,7 +154,8 @@ def mlflow_server(folder: Path) -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the MLflow server did not start") from None
+                    log_text = (folder / "server.log").read_text()[-2000:]
+                    raise RuntimeError(f"the MLflow server did not start: {log_text}") from None
                 time.sleep(0.5)
         yield uri
     finally:
