@@ -39,6 +39,10 @@ _EXPORTS = {
     "import_store": "merge",
     "export_mlflow": "mlflow_bridge",
     "import_mlflow": "mlflow_bridge",
+    "register_model": "registry",
+    "load_model": "registry",
+    "models": "registry",
+    "set_alias": "registry",
 }
 
 __all__ = [
@@ -59,14 +63,18 @@ __all__ = [
     "import_mlflow",
     "import_store",
     "load_ipython_extension",
+    "load_model",
     "log_artifact",
     "log_data",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "models",
+    "register_model",
     "replay",
     "runs",
+    "set_alias",
     "start_run",
     "sweep",
     "unload_ipython_extension",
@@ -82,6 +90,7 @@ if TYPE_CHECKING:
     from .hashing import content_hash
     from .merge import import_store
     from .mlflow_bridge import export_mlflow, import_mlflow
+    from .registry import load_model, models, register_model, set_alias
     from .replays import replay
     from .run import (
         Run,

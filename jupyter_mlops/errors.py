@@ -12,6 +12,7 @@ __all__ = [
     "InvalidValueError",
     "MagicUsageError",
     "MlopsError",
+    "ModelNotFoundError",
     "NoActiveRunError",
     "ReplayNotFoundError",
     "RunNotFoundError",
@@ -50,6 +51,15 @@ class RunNotFoundError(MlopsError):
         super().__init__(
             f"no run matches {ref!r} (give a run id, a unique id prefix or a run name)"
         )
+
+
+class ModelNotFoundError(MlopsError):
+    """A registered model reference (``name``, ``name/3``, ``name@alias``) matched nothing."""
+
+    def __init__(self, ref: str, reason: str) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(f"no registered model {ref!r}: {reason}")
 
 
 class AmbiguousRunError(MlopsError):

@@ -133,6 +133,8 @@ class TrackMagics(Magics):
           %track end [--status finished|failed|killed]
           %track tag KEY=VALUE ... [--remove KEY]
                                            set or remove tags of the active run
+          %track register NAME [ARTIFACT] [--require-reproduced]
+                register this run's model as the next version of the model NAME
           %track autolog [on|off] [--no-models] [--no-system] [--system-interval S]
                 record fits, scores, final models and CPU/memory by themselves
           %track status                    the active run: id, cells, params, metrics
@@ -216,6 +218,30 @@ class TrackMagics(Magics):
             raise MagicUsageError("tag: no run is active (tag a past run with `jupyter mlops tag`)")
         tags = self._tags(positional)
         runs.update_run(run.id, tags=tags, remove_tags=options.get("remove", []), store=run.store)
+
+    def _do_register(self, words: list[str]) -> None:
+        from .registry import register_model
+
+        strict = "--require-reproduced" in words
+        positional, _ = _options([w for w in words if w != "--require-reproduced"], {}, "register")
+        if not 1 <= len(positional) <= 2:
+            raise MagicUsageError("register: give the model NAME (and the run's ARTIFACT)")
+        run = runs.active_run() or runs.last_started_run()
+        if run is None:
+            raise MagicUsageError(
+                "register: no run was started here (register a past run with "
+                "`jupyter mlops register RUN NAME`)"
+            )
+        version = register_model(
+            positional[0],
+            run.record(),
+            positional[1] if len(positional) == 2 else None,
+            require_reproduced=strict,
+        )
+        print(
+            f"jupyter-mlops: registered {version['name']}/{version['version']} "
+            f"({version['artifact']} of run {run.name!r})"
+        )
 
     def _whole_cell_run(self, line: str, cell: str) -> None:
         positional, options = _options(

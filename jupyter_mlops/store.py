@@ -814,18 +814,14 @@ class Store:
         params = self.params(ids)
         metrics = self.latest_metrics(ids)
         tags = self.tags(ids)
+        replayed = self.replay_summaries(ids)
         for run in runs:
             run["params"] = params[run["id"]]
             run["metrics"] = {k: v["value"] for k, v in metrics[run["id"]].items()}
             run["tags"] = tags[run["id"]]
-        replayed = self.replay_summaries(ids)
+            run["replay_summary"] = replayed[run["id"]]
         return runs
 
-    def count_runs(
-        self, *, where: Node | None = None, notebook: str | None = None, upto: int | None = None
-            run["replay_summary"] = replayed[run["id"]]
-    ) -> int:
-        """How many runs match the same filters as ``list_runs``; with ``upto``, counting stops
     def replay_summaries(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """For each run: how often it was replayed, and the latest replay's verdict, state and
         run (None when never)."""
@@ -843,6 +839,10 @@ class Store:
             summary["run_id"] = replay_run
         return out
 
+    def count_runs(
+        self, *, where: Node | None = None, notebook: str | None = None, upto: int | None = None
+    ) -> int:
+        """How many runs match the same filters as ``list_runs``; with ``upto``, counting stops
         there (an expression is tested run by run, so an exact count reads the whole store)."""
         self.flush()
         condition, args = _run_filter(self.full_ids(where), notebook)
@@ -1294,6 +1294,72 @@ class Store:
             (run_id,),
         )
         return _dicts(cursor)
+
+    # -- the model registry --------------------------------------------------------------------
+
+    def add_model_version(self, row: dict[str, Any]) -> int:
+        """Register the next version of a model name (``row`` without ``version``); its number."""
+        with self.transaction() as conn:
+            latest = conn.execute(
+                "SELECT max(version) FROM model_versions WHERE name = ?", (row["name"],)
+            ).fetchone()[0]
+            version = int(latest or 0) + 1
+            encoded = dict(row, version=version, data_hashes=_json_or_null(row["data_hashes"]))
+            _insert(conn, "model_versions", encoded)
+        return version
+
+    def model_versions(
+        self, name: str | None = None, *, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Registered versions (of one name, or of one run's models), by name then version,
+        each with the ``aliases`` that name it."""
+        clauses, args = [], []
+        if name is not None:
+            clauses.append("v.name = ?")
+            args.append(name)
+        if run_id is not None:
+            clauses.append("v.run_id = ?")
+            args.append(run_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = _dicts(
+            self.conn.execute(
+                "SELECT v.*, (SELECT json_group_array(a.alias) FROM model_aliases a"
+                " WHERE a.name = v.name AND a.version = v.version) AS aliases"
+                f" FROM model_versions v{where} ORDER BY v.name, v.version",
+                args,
+            )
+        )
+        for row in rows:
+            row["data_hashes"] = json.loads(row["data_hashes"]) if row["data_hashes"] else {}
+            row["aliases"] = sorted(json.loads(row["aliases"]))
+        return rows
+
+    def model_alias(self, name: str, alias: str) -> int | None:
+        """The version an alias of a model name points at, if any."""
+        row = self.conn.execute(
+            "SELECT version FROM model_aliases WHERE name = ? AND alias = ?", (name, alias)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def set_model_alias(self, name: str, alias: str, version: int | None) -> bool:
+        """Point an alias at a version of a name (moving it from another), or remove it with
+        ``None``; False when that version is not registered."""
+        with self.transaction() as conn:
+            if version is None:
+                conn.execute(
+                    "DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias)
+                )
+                return True
+            if not conn.execute(
+                "SELECT 1 FROM model_versions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone():
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO model_aliases (name, alias, version, time)"
+                " VALUES (?, ?, ?, ?)",
+                (name, alias, version, time.time()),
+            )
+        return True
 
     def put_environment(self, env_id: str, env: dict[str, Any]) -> None:
         """Store an environment once by its id."""

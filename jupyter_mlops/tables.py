@@ -17,6 +17,7 @@ __all__ = [
     "diff_text",
     "format_duration",
     "format_value",
+    "models_table",
     "replay_count",
     "run_text",
     "runs_csv",
@@ -129,6 +130,26 @@ def runs_csv(runs: list[dict[str, Any]]) -> str:
 
 def _csv_value(value: Any) -> Any:
     return value if isinstance(value, (str, int, float)) else json.dumps(value)
+
+
+def models_table(versions: list[dict[str, Any]]) -> str:
+    """Registered model versions as a text table: name, version, aliases, run, verdict."""
+    if not versions:
+        return "no registered models"
+    rows = [
+        [
+            v["name"],
+            v["version"],
+            ", ".join(v["aliases"]) or "-",
+            v["run_id"][:12],
+            v["artifact"],
+            v["verdict"] or "never replayed",
+            _when(v["created"]),
+        ]
+        for v in versions
+    ]
+    headers = ["model", "version", "aliases", "run", "artifact", "verdict", "registered"]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
 def _common_keys(runs: list[dict[str, Any]], field: str) -> list[str]:
