@@ -296,7 +296,7 @@ def _cells_in_store(db_path: Path, run_id: str) -> int:
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        query = "SELECT count(*) FROM cells WHERE run_id = ?"
+        query = "SELECT count(*) FROM cells WHERE run_id = ? AND seq > 0"  # not the prelude
         return int(conn.execute(query, (run_id,)).fetchone()[0])
     finally:
         conn.close()

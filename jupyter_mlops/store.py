@@ -71,9 +71,11 @@ CELL_BATCH = 200
 # has waited CELL_MAX_AGE_S, so a kernel that dies loses at most about a second of cells.
 CELL_IDLE_S = 0.1
 CELL_MAX_AGE_S = 0.75
-# While cells run back to back, due cell rows are stored as they are, up to this many in one
-# statement; their costly columns (hashes) are worked out and stored at the next pause.
-CELL_SLICE = 5_000
+# While cells run back to back, due cell rows are stored as they are (up to CELL_EARLY_MAX at
+# a time, CELL_SLICE a statement: under a millisecond of the GIL each); their costly columns
+# (hashes) are worked out and stored at the next pause.
+CELL_SLICE = 100
+CELL_EARLY_MAX = 20_000
 # Rows the writer could not store, kept for inspection (the newest ones).
 MAX_REJECTED = 100
 # What a row itself can get wrong: no retry of it would succeed, the rows beside it can.
@@ -518,7 +520,7 @@ class Store:
             # Cells are running back to back: store the due rows as they are, once, and
             # leave hashing them to the next pause (see _write_early).
             with self._lock:
-                self._write_early(_drain(self._pending_cells, CELL_SLICE))
+                self._write_early(_drain(self._pending_cells, CELL_EARLY_MAX))
             cells = False
         while self._pending_metrics or (cells and (self._pending_cells or self._unhashed_cells)):
             with self._lock:
@@ -568,18 +570,20 @@ class Store:
         written again, complete, at the next pause (or the next flush from a read)."""
         if self.vanished:
             cells = [item for item in cells if item[0].get("run_id") not in self.vanished]
+        rows = [row for row, _ in cells]
         try:
-            # One C call makes the whole batch's text: no Python work a row. Text that SQLite
-            # cannot store (lone surrogates) fails to bind and waits for the complete write.
-            payload = json.dumps(
-                [row for row, _ in cells],
-                ensure_ascii=False,
-                allow_nan=False,
-                check_circular=False,
-                default=_not_stored,
-            )
             with self.transaction() as conn:
-                conn.execute(_INSERT_CELLS_JSON, (payload,))
+                for start in range(0, len(rows), CELL_SLICE):
+                    # One C call makes a slice's text: no Python work a row. Text SQLite
+                    # cannot store (lone surrogates) fails to bind; the complete write takes it.
+                    payload = json.dumps(
+                        rows[start : start + CELL_SLICE],
+                        ensure_ascii=False,
+                        allow_nan=False,
+                        check_circular=False,
+                        default=_not_stored,
+                    )
+                    conn.execute(_INSERT_CELLS_JSON, (payload,))
         except _ROW_ERRORS:
             pass  # the complete write stores the row, or sets it aside
         except BaseException:
