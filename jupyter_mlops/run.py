@@ -526,6 +526,7 @@ class RunRecord:
             out["replays"] = self.replays()
             out["replay_of"] = self.replay_of()
             out["param_history"] = self.param_history()
+            out["registered"] = self.store.model_versions(run_id=self.id)
         return out
 
     def param_history(self) -> dict[str, list[dict[str, Any]]]:
@@ -1007,6 +1008,18 @@ def _install_process_hooks() -> None:
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGTERM, on_sigterm)
         _start_signal_watcher(kill_after=not callable(previous))
+
+    def in_forked_child() -> None:
+        # A forked worker's SIGTERM (a pool's terminate) is not the end of this run.
+        global _watcher_pipe
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGTERM, previous)
+            if _watcher_pipe is not None:
+                signal.set_wakeup_fd(-1)
+                os.close(_watcher_pipe)
+        _watcher_pipe = None
+
+    os.register_at_fork(after_in_child=in_forked_child)
 
 
 def _end_at_exit() -> None:

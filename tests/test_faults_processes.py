@@ -54,6 +54,15 @@ if mode == "sleep":
 if mode == "busy":
     time.sleep(0.5)  # the points logged before it are past their loss window
     sum(range(10**12))  # one C call that never runs a bytecode
+if mode == "pool":
+    import multiprocessing
+
+    pool = multiprocessing.get_context("fork").Pool(2)
+    pool.map_async(time.sleep, [30, 30])
+    time.sleep(1)
+    pool.terminate()  # SIGTERM to the forked workers, not to this script
+    pool.join()
+    time.sleep(1.5)  # past the watcher's grace
 if mode == "log":
     for step in range(400):
         mlops.log_metric("loss", 1.0 / (step + 1))
@@ -112,6 +121,14 @@ def test_sigterm_ends_the_run_at_once_even_inside_a_long_call(mode: str) -> None
     record = mlops.get_run(f"term-{mode}")
     assert record.row["error"] == runs.SIGTERM_ERROR
     assert record.metrics == {"seen": 1.0}
+
+
+def test_sigterm_to_a_forked_worker_does_not_end_the_script_or_its_run() -> None:
+    proc = _script("pooled", "pool")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    record = mlops.get_run("pooled")
+    assert (record.status, record.row["error"]) == ("finished", None)
 
 
 # -- liveness that no clock can fool -----------------------------------------------------
