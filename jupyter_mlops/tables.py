@@ -261,6 +261,13 @@ def run_text(run: dict[str, Any]) -> str:
     artifacts = run.get("artifacts") or []
     if artifacts:
         parts.append(f"artifacts\n{artifacts_table(artifacts)}")
+    registered = run.get("registered") or []
+    if registered:
+        rows = [
+            [f"{v['name']}/{v['version']}", ", ".join(v["aliases"]) or "-", v["artifact"]]
+            for v in registered
+        ]
+        parts.append(_section("registered as", rows, ["model", "aliases", "artifact"]))
     env = run.get("environment")
     if env:
         git = env.get("git") or {}

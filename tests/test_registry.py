@@ -122,6 +122,16 @@ def test_cli_register_alias_models(tmp_path: Path) -> None:
         "name", "version", "aliases", "run_id", "artifact", "hash", "kind", "verdict",
         "data_hashes", "created",
     }  # fmt: skip
+    shown = mlops_cli("show", run_id).stdout
+    assert "registered as" in shown
+    assert next(x for x in shown.splitlines() if x.startswith("flowers/1")).split() == [
+        "flowers/1",
+        "prod",
+        "model",
+    ]
+    assert json.loads(mlops_cli("show", run_id, "--format", "json").stdout)["registered"][0][
+        "aliases"
+    ] == ["prod"]
     missing = mlops_cli("alias", "flowers", "4", "prod")
     assert missing.returncode == 2 and "no registered model 'flowers/4'" in missing.stderr
     assert mlops_cli("alias", "flowers", "1", "prod", "--remove").returncode == 0

@@ -99,6 +99,8 @@ export interface IRunDetail extends IRun {
   environment: Record<string, unknown> | null;
   replays: IReplay[];
   replay_of: IReplay | null;
+  /** The model versions registered from this run. */
+  registered?: Array<{ name: string; version: number; aliases: string[]; artifact: string; verdict: string | null }>;
 }
 
 /** A page of runs. */

@@ -192,6 +192,7 @@ export class RunDetailView extends Widget {
       this._section('Datasets', this._datasets(run)),
       this._section('Data checks', this._dataChecks(run)),
       this._section(`Artifacts (${run.artifacts.length})`, this._artifacts(run)),
+      run.registered && run.registered.length ? this._section('Registered models', this._registered(run)) : null,
       this._section('Environment', this._environment(run)),
       this._section('Replays', this._replays(run))
     );
@@ -430,6 +431,28 @@ export class RunDetailView extends Widget {
             )
           );
         })
+      )
+    );
+  }
+
+  private _registered(run: IRunDetail): HTMLElement {
+    return h(
+      'table',
+      { className: 'jp-mlops-table jp-mlops-registered' },
+      h('thead', {}, h('tr', {}, ...['model', 'aliases', 'artifact', 'verdict'].map(name => h('th', { scope: 'col' }, name)))),
+      h(
+        'tbody',
+        {},
+        ...(run.registered ?? []).map(version =>
+          h(
+            'tr',
+            {},
+            h('td', { className: 'jp-mlops-model-version' }, `${version.name}/${version.version}`),
+            h('td', {}, version.aliases.join(', ') || '—'),
+            h('td', {}, version.artifact),
+            h('td', {}, version.verdict ?? 'never replayed')
+          )
+        )
       )
     );
   }

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from jupyter_mlops import run as runs
+from jupyter_mlops.registry import register_model, set_alias
 from jupyter_mlops.store import open_store
 
 from .conftest import LabServer, save_screenshot
@@ -25,6 +26,8 @@ def test_artifacts_are_listed_and_downloaded(
     with runs.start_run(name="with-artifacts", store=store) as run:
         run.log_artifact(tmp_path / "scores.csv")
         run.log_artifact({"weights": [1, 2, 3]}, name="state")
+    register_model("weights", run.id, "state", store=store)
+    set_alias("weights", 1, "prod", store=store)
     open_sidebar(lab_page)
     show_all(lab_page)
     row(lab_page, run.id).locator(".jp-mlops-run-open").click()
@@ -46,6 +49,9 @@ def test_artifacts_are_listed_and_downloaded(
     with lab_page.expect_download() as caught:
         table.locator("button.jp-mlops-download").nth(1).click()
     assert pickle.loads(Path(caught.value.path()).read_bytes()) == {"weights": [1, 2, 3]}
+    registered = detail.locator("table.jp-mlops-registered")
+    assert registered.locator(".jp-mlops-model-version").all_inner_texts() == ["weights/1"]
+    assert "prod" in registered.inner_text() and "never replayed" in registered.inner_text()
     table.scroll_into_view_if_needed()
     save_screenshot(lab_page, "run-artifacts")
     assert lab_page.locator(f"{SIDEBAR}").count() == 1
