@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from jupyter_mlops.cluster import pack_folder
 from jupyter_mlops.errors import InvalidValueError, MlopsError
 from jupyter_mlops.store import open_store
 from jupyter_mlops.sweeps import sweep
+
+from .conftest import PYTHON, child_env
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +158,17 @@ def test_without_the_extra_one_line_says_what_to_install(
         sweep(notebook, {"x": [1]}, cluster="local:1", progress=False)
     assert "\n" not in str(caught.value)
     assert open_store().list_runs() == []
+
+
+def test_the_sweep_command_runs_on_a_cluster_it_starts(notebook: Path) -> None:
+    command = [PYTHON, "-m", "jupyter_mlops.cli", "sweep", str(notebook), "-p", "x", "1", "2"]
+    done = subprocess.run(
+        [*command, "--cluster", "local:1", "--upload", "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 run(s), 0 failed" in done.stdout and "on 1 worker(s)" in done.stdout
+    assert sorted(r["params"]["x"] for r in open_store().list_runs()) == [1, 2]

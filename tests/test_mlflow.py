@@ -127,3 +127,32 @@ def test_without_the_extra_one_line_says_what_to_install(
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(MlopsError, match=r'pip install "jupyter-mlops\[mlflow\]"'):
         import_mlflow("http://127.0.0.1:1", store=store)
+
+
+def test_exporting_a_run_again_sends_what_is_new_to_the_same_mlflow_run(
+    mlflow_uri: str, store: Store
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    run = mlops.start_run(name="growing", store=store)
+    for step in range(3):
+        run.log_metric("loss", 1.0 / (step + 1), step=step)
+    first = export_mlflow(mlflow_uri, experiment="growing", store=store)
+    assert (first["created"], first["metric_points"]) == (1, 3)
+    for step in range(3, 5):
+        run.log_metric("loss", 1.0 / (step + 1), step=step)
+    run.log_param("lr", 0.1)
+    run.end("failed")
+    second = export_mlflow(mlflow_uri, experiment="growing", store=store)
+    assert (second["created"], second["updated"], second["metric_points"]) == (0, 1, 2)
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    [found] = client.search_runs([client.get_experiment_by_name("growing").experiment_id])
+    assert sorted(p.step for p in client.get_metric_history(found.info.run_id, "loss")) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert found.data.params == {"lr": "0.1"} and found.info.status == "FAILED"
