@@ -156,3 +156,24 @@ def test_exporting_a_run_again_sends_what_is_new_to_the_same_mlflow_run(
         4,
     ]
     assert found.data.params == {"lr": "0.1"} and found.info.status == "FAILED"
+
+
+def test_a_server_that_refuses_is_one_line_and_what_was_exported_stays(
+    mlflow_uri: str, store: Store
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    with mlops.start_run(name="fine", store=store) as run:
+        run.log_metric("acc", 0.9)
+    with mlops.start_run(name="odd", store=store) as run:
+        run.log_metric("acc@top5", 0.7)
+    with pytest.raises(MlopsError, match="refused log_batch") as caught:
+        export_mlflow(mlflow_uri, experiment="refusing", store=store)
+    assert "\n" not in str(caught.value) and "1 run(s) done before" in str(caught.value)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment = client.get_experiment_by_name("refusing").experiment_id
+    names = sorted(r.info.run_name for r in client.search_runs([experiment]))
+    assert names == ["fine", "odd"]
+    with pytest.raises(MlopsError, match="refused"):
+        export_mlflow(mlflow_uri, experiment="refusing", store=store)
+    assert len(client.search_runs([experiment])) == 2
