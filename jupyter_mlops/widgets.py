@@ -1172,8 +1172,13 @@ def _number(value: Any) -> float:
 
 
 def _parallel_dimensions(data: list[dict[str, Any]], metric: str | None) -> list[dict[str, Any]]:
-    """One axis a param (numbers as they are, anything else as categories), then the metric."""
-    keys = sorted({k for run in data for k in run["params"]})[:MAX_PARALLEL_PARAMS]
+    """One axis a param that varies (numbers as they are, anything else as categories), then
+    the metric; a param with the same value in every run tells the runs apart nowhere."""
+    keys = [
+        key
+        for key in sorted({k for run in data for k in run["params"]})
+        if len({format_value(run["params"].get(key), 80) for run in data}) > 1
+    ][:MAX_PARALLEL_PARAMS]
     dimensions = []
     for key in keys:
         values = [run["params"].get(key) for run in data]
@@ -1231,17 +1236,33 @@ def _line_figure(key: str, *, height: int = 320) -> Any:
             "margin": {"l": 55, "r": 20, "t": 40, "b": 40},
             "xaxis": {"title": {"text": "step"}},
             "yaxis": {"title": {"text": key}},
-            "legend": {"orientation": "h"},
+            # Above the plot, clear of the step axis's title.
+            "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         }
     )
 
 
+def segmented(series: list[dict[str, Any]]) -> tuple[list[int | None], list[float | None]]:
+    """Steps and values with a gap wherever the step goes back (a training cell run again
+    logs its series from step 0 once more), so each pass is a line of its own."""
+    steps: list[int | None] = []
+    values: list[float | None] = []
+    previous: int | None = None
+    for point in series:
+        if previous is not None and point["step"] <= previous:
+            steps.append(None)
+            values.append(None)
+        steps.append(point["step"])
+        values.append(point["value"])
+        previous = point["step"]
+    return steps, values
+
+
 def _series_trace(series: list[dict[str, Any]], name: str) -> Any:
     go = _graph_objects()
-    steps = [point["step"] for point in series]
-    values = [point["value"] for point in series]
+    steps, values = segmented(series)
     mode = "lines+markers" if len(series) <= 50 else "lines"
-    return go.Scatter(x=steps, y=values, mode=mode, name=name)
+    return go.Scatter(x=steps, y=values, mode=mode, name=name, connectgaps=False)
 
 
 def _trace_name(run: dict[str, Any]) -> str:

@@ -254,10 +254,24 @@ def test_compare_view_uses_the_diff_and_draws_curves_and_parallel_coordinates() 
     view.select("parallel")
     (parcoords,) = view.parallel.data
     labels = [d.label for d in parcoords.dimensions]
-    assert labels == ["lr", "model", "seed", "acc"]
+    assert labels == ["lr", "model", "acc"]  # seed is the same in every run: no axis
     assert list(parcoords.line.color) == [0.7, 0.8, 0.9]
     model = parcoords.dimensions[1]
     assert list(model.ticktext) == ["gbm", "rf"] and list(model.values) == [1, 1, 0]
+
+
+def test_a_series_logged_again_is_drawn_as_passes_of_its_own() -> None:
+    with mlops.start_run(name="rerun") as run:
+        for step, value in enumerate([1.0, 0.5, 0.25]):
+            run.log_metric("loss", value, step=step)
+        for step, value in enumerate([0.9, 0.4]):  # the training cell run again
+            run.log_metric("loss", value, step=step)
+    plot = widgets.plot_view("loss", ["rerun"])
+    (trace,) = plot.figure.data
+    assert list(trace.x) == [0, 1, 2, None, 0, 1]
+    assert list(trace.y) == [1.0, 0.5, 0.25, None, 0.9, 0.4]
+    assert trace.connectgaps is False
+    assert plot.figure.layout.legend.yanchor == "bottom"  # above the plot, off the axis title
 
 
 def test_compare_needs_two_runs() -> None:

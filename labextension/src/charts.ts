@@ -44,6 +44,26 @@ function numeric(value: MetricValue): number | null {
   return null; // NaN: a gap in the line
 }
 
+/**
+ * A series' steps and values, with a gap wherever the step goes back (a training cell run
+ * again logs its series from step 0 once more): each pass is drawn as a line of its own.
+ */
+export function segmented(points: IMetricPoint[]): [Array<number | null>, Array<number | null>] {
+  const x: Array<number | null> = [];
+  const y: Array<number | null> = [];
+  let previous = -Infinity;
+  for (const point of points) {
+    if (point.step <= previous) {
+      x.push(null);
+      y.push(null);
+    }
+    x.push(point.step);
+    y.push(numeric(point.value));
+    previous = point.step;
+  }
+  return [x, y];
+}
+
 /** A chart element for one metric; plotly draws into it once loaded. */
 export function metricChart(title: string, series: ISeries[]): HTMLElement {
   const element = h('div', {
@@ -59,25 +79,30 @@ async function drawChart(element: HTMLElement, title: string, series: ISeries[])
   const Plotly = await loadPlotly();
   const font = cssVar('--jp-ui-font-color1', '#333');
   const grid = cssVar('--jp-border-color2', '#ddd');
-  const data = series.map(line => ({
-    type: 'scatter',
-    mode: line.points.length > 1 ? 'lines' : 'markers',
-    name: plotlyText(line.name),
-    x: line.points.map(point => point.step),
-    y: line.points.map(point => numeric(point.value)),
-    connectgaps: false
-  }));
+  const data = series.map(line => {
+    const [x, y] = segmented(line.points);
+    return {
+      type: 'scatter',
+      mode: line.points.length > 1 ? 'lines' : 'markers',
+      name: plotlyText(line.name),
+      x,
+      y,
+      connectgaps: false
+    };
+  });
+  const legend = series.length > 1;
   const layout = {
     title: { text: plotlyText(title), font: { size: 13 } },
     height: 240,
-    margin: { l: 50, r: 10, t: 36, b: 36 },
+    // The legend sits above the plot, clear of the step axis's title.
+    margin: { l: 50, r: 10, t: legend ? 60 : 36, b: 40 },
     paper_bgcolor: 'rgba(0,0,0,0)',
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { color: font, family: cssVar('--jp-ui-font-family', 'sans-serif') },
     xaxis: { title: { text: 'step' }, gridcolor: grid, zerolinecolor: grid },
     yaxis: { gridcolor: grid, zerolinecolor: grid },
-    showlegend: series.length > 1,
-    legend: { orientation: 'h' }
+    showlegend: legend,
+    legend: { orientation: 'h', x: 0, xanchor: 'left', y: 1.02, yanchor: 'bottom' }
   };
   await Plotly.newPlot(element, data, layout, { displaylogo: false, responsive: true });
 }

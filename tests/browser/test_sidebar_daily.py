@@ -97,3 +97,40 @@ def test_replays_set_apart_and_names_whole(lab_server: LabServer, lab_page: Any)
         assert row(lab_page, replay_id).get_attribute("data-kind") == "replay"
     toggle.click()
     row(lab_page, ids["replays"][0]).wait_for(state="detached")
+
+
+def test_only_differences_keeps_the_header_and_reruns_are_separate_lines(
+    lab_server: LabServer, lab_page: Any
+) -> None:
+    store = open_store(lab_server.root / ".mlops")
+    ids = []
+    for name, lr in (("diff-a", 0.1), ("diff-b", 0.01)):
+        with runs.start_run(name=name, store=store) as run:
+            run.log_params({"lr": lr, "depth": 3})
+            for step, loss in enumerate([1.0, 0.6, 0.4]):
+                run.log_metric("loss", loss, step=step)
+            for step, loss in enumerate([0.9, 0.5]):  # the training cell run again
+                run.log_metric("loss", loss, step=step)
+        ids.append(run.id)
+    open_sidebar(lab_page)
+    show_all(lab_page)
+    for run_id in ids:
+        row(lab_page, run_id).locator("input.jp-mlops-select").check()
+    lab_page.locator(f"{SIDEBAR} .jp-mlops-selection button").click()
+    view = lab_page.locator(".jp-mlops-compare")
+    view.locator("h2").wait_for()
+    params = view.locator("table.jp-mlops-values").first
+    params.locator("xpath=..").locator("label.jp-mlops-only-label input").check()
+    assert params.locator("thead th").first.is_visible()
+    assert params.locator("thead").inner_text().split() == ["key", "diff-a", "diff-b"]
+    visible = [
+        r.inner_text().split()[0] for r in params.locator("tbody tr").all() if r.is_visible()
+    ]
+    assert visible == ["lr"]
+    chart = view.locator(".jp-mlops-chart").filter(has_text="loss")
+    chart.locator(".main-svg").first.wait_for(timeout=20_000)
+    xs = chart.evaluate("el => el.data.map(trace => trace.x)")
+    assert xs == [[0, 1, 2, None, 0, 1]] * 2
+    legend_top = chart.locator(".legend").evaluate("el => el.getBoundingClientRect().bottom")
+    axis_title = chart.locator(".g-xtitle").evaluate("el => el.getBoundingClientRect().top")
+    assert legend_top < axis_title  # the legend sits above the plot, not on the step title
