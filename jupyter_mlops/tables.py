@@ -218,10 +218,15 @@ def run_text(run: dict[str, Any]) -> str:
     lengths = run.get("metric_series_length") or {}
     if run["metrics"]:
         rows = [
-            [k, format_value(v), lengths.get(k) or len(series.get(k, [])) or "-"]
+            [
+                k,
+                format_value(v),
+                lengths.get(k) or len(series.get(k, [])) or "-",
+                _series_values(series.get(k) or [], lengths.get(k)),
+            ]
             for k, v in run["metrics"].items()
         ]
-        parts.append(_section("metrics", rows, ["key", "latest", "points"]))
+        parts.append(_section("metrics", rows, ["key", "latest", "points", "series (step: value)"]))
     cells = run.get("cells") or []
     if cells:
         rows = []
@@ -282,6 +287,22 @@ def run_text(run: dict[str, Any]) -> str:
             )
         parts.append(_section("environment", rows, None))
     return "\n\n".join(parts)
+
+
+def _series_values(points: list[dict[str, Any]], length: int | None, shown: int = 3) -> str:
+    """A series in a few words: its first and last points (``0: 1, 1: 0.6 … 9: 0.1``)."""
+    if len(points) < 2:
+        return ""
+
+    def point(p: dict[str, Any]) -> str:
+        return f"{p['step']}: {format_value(p['value'], 12)}"
+
+    if len(points) <= 2 * shown:
+        return ", ".join(map(point, points))
+    head = ", ".join(map(point, points[:shown]))
+    tail = ", ".join(map(point, points[-shown:]))
+    thinned = " (thinned)" if length and length > len(points) else ""
+    return f"{head} … {tail}{thinned}"
 
 
 def artifacts_table(artifacts: list[dict[str, Any]]) -> str:

@@ -313,3 +313,20 @@ def test_replays_are_counted_under_their_run(store: Store) -> None:
     assert {r["kind"] for r in kinds["runs"]} == {"replay"} and kinds["count"] == 2
     rows = list(csv.DictReader(io.StringIO(mlops_cli("runs", "--format", "csv").stdout)))
     assert (rows[1]["replays"], rows[1]["replay_verdict"]) == ("2", "reproduced")
+
+
+def test_show_text_has_series_values_and_the_full_length(store: Store) -> None:
+    with runs.start_run(name="curves", store=store) as run:
+        for step in range(3_000):
+            run.log_metric("loss", 1 / (step + 1), step=step)
+        run.log_metric("acc", 0.5)
+        run.log_metric("acc", 0.75)
+    lines = mlops_cli("show", "curves").stdout.splitlines()
+    loss = next(line for line in lines if line.startswith("loss "))
+    # The whole series' length, not the thinned view's, and its first and last points.
+    assert loss.split()[:3] == ["loss", "0.000333333", "3000"]
+    values = loss.split(None, 3)[3]
+    assert values.startswith("0: 1, ") and " … " in values
+    assert values.endswith("2999: 0.000333333 (thinned)")
+    acc = next(line for line in lines if line.startswith("acc "))
+    assert acc.split() == ["acc", "0.75", "2", "0:", "0.5,", "1:", "0.75"]
