@@ -11,7 +11,9 @@ table, ``--quick`` shrinks every size for a smoke run of a few seconds and skips
    and p99 per cell; the ``ast_parse`` wrapper's extra cost is timed apart). Informational:
    IPython ``run_cell`` with ``%load_ext jupyter_mlops`` and an active run against a bare
    ``run_cell``, in interleaved blocks (a difference of medians: far noisier). Target: hook
-   median <= 20 us, no multi-millisecond stalls beyond what the bare shell has.
+   median <= 20 us, no multi-millisecond stalls beyond what the bare shell has. Cell rows are
+   stored within about a second even while cells run back to back; ``--cell-max-age 10``
+   measures the older ten-second window, to compare the stall counts of the two.
 3. ``import jupyter_mlops`` in fresh interpreters against ``python -c pass``, and
    ``%load_ext jupyter_mlops`` timed inside a fresh interpreter that already imported IPython.
    Target: <= 100 ms. ``import mlflow`` is measured the same way when it is installed.
@@ -1000,7 +1002,19 @@ def main(argv: list[str] | None = None) -> None:
         help="IPython's own input history for the cell benchmark: in memory (default; a clean "
         "baseline) or in a sqlite file written by its thread after every cell, as in a kernel",
     )
+    parser.add_argument(
+        "--cell-max-age",
+        type=float,
+        default=None,
+        metavar="S",
+        help="how long cell rows may wait while cells run back to back (the store's "
+        "CELL_MAX_AGE_S; e.g. 10 to compare stalls against the pre-1 s loss window)",
+    )
     args = parser.parse_args(argv)
+    if args.cell_max_age is not None:
+        from jupyter_mlops import store
+
+        store.CELL_MAX_AGE_S = args.cell_max_age
     size = {name: pair[1 if args.quick else 0] for name, pair in SIZES.items()}
 
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as name:
