@@ -155,10 +155,13 @@ class Run:
             return
         if exc is None:
             self.end("finished")
-        elif isinstance(exc, KeyboardInterrupt):
-            self.end("killed", error="KeyboardInterrupt")
-        else:
-            self.end("failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        status, error = _ending_of(exc)
+        try:
+            self.end(status, error=error)
+        except StoreError as fault:
+            # The block's own exception is what the user must see; the store's fault is a line.
+            warnings.warn(f"jupyter-mlops: {fault}", RuntimeWarning, stacklevel=2)
 
     # -- logging ---------------------------------------------------------------------------
 
@@ -981,10 +984,7 @@ def _install_process_hooks() -> None:
     ) -> None:
         # The script is ending with this exception: its run ends with it, not "finished".
         global _exit_ending
-        if issubclass(kind, KeyboardInterrupt):
-            _exit_ending = ("killed", "KeyboardInterrupt")
-        else:
-            _exit_ending = ("failed", f"{kind.__name__}: {error_text(value, 1000)}")
+        _exit_ending = _ending_of(value)
         previous_hook(kind, value, tb)
 
     sys.excepthook = excepthook
@@ -1020,6 +1020,13 @@ def _install_process_hooks() -> None:
         _watcher_pipe = None
 
     os.register_at_fork(after_in_child=in_forked_child)
+
+
+def _ending_of(exc: BaseException) -> tuple[str, str]:
+    """The status and error of a run whose block or script ``exc`` ended."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "killed", "KeyboardInterrupt"
+    return "failed", f"{type(exc).__name__}: {error_text(exc, 1000)}"
 
 
 def _end_at_exit() -> None:

@@ -363,13 +363,20 @@ def test_a_lock_held_by_another_process_is_one_line_and_loses_nothing(store: Any
         with pytest.raises(StoreLockedError, match="locked by another process"):
             mlops.log_param("lr", 0.1)
         mlops.log_metric("loss", 0.5)  # buffered: the writer keeps it until the lock is free
+        # The block's own exception comes out; that its end must wait is one warning.
+        with (
+            pytest.warns(RuntimeWarning, match="locked by another process"),
+            pytest.raises(ValueError, match="the block's own"),
+            run,
+        ):
+            raise ValueError("the block's own")
     finally:
         holder.kill()
         holder.wait()
-    mlops.log_param("lr", 0.1)
-    run.end()
+    runs._record_owed_ends()
     record = mlops.get_run("locked-out", store=store)
-    assert (record.params, record.metrics) == ({"lr": 0.1}, {"loss": 0.5})
+    assert (record.status, record.row["error"]) == ("failed", "ValueError: the block's own")
+    assert (record.params, record.metrics) == ({}, {"loss": 0.5})
 
 
 def test_a_damaged_store_is_one_line(store_dir: Path) -> None:
