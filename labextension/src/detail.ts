@@ -90,7 +90,7 @@ export class RunDetailView extends Widget {
     append(this._replayBox, 'Starting the replay…');
     let replay: IReplay;
     try {
-      replay = await api.startReplay(this.runId);
+      replay = await api.startReplay(this.runId, { mode: this._replayMode });
     } catch (error) {
       clear(this._replayBox);
       append(this._replayBox, h('span', { className: 'jp-mlops-error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
@@ -223,9 +223,21 @@ export class RunDetailView extends Widget {
       h(
         'div',
         { className: 'jp-mlops-actions', role: 'toolbar', 'aria-label': 'Run actions' },
+        h(
+          'select',
+          {
+            className: 'jp-mlops-replay-mode',
+            'aria-label': 'Replay mode',
+            title: 'recorded: the cells the run executed, in the order they ran; file: the saved notebook top to bottom',
+            onchange: (event: Event) => {
+              this._replayMode = (event.target as HTMLSelectElement).value;
+            }
+          },
+          ...['recorded', 'file'].map(mode => h('option', { value: mode, selected: mode === this._replayMode }, mode))
+        ),
         button('Replay', 'jp-mod-accept jp-mlops-replay', () => void this.replay(), {
           disabled: run.status === 'running',
-          title: 'Run the recorded cells again in a fresh kernel and compare'
+          title: 'Run the run again in a fresh kernel (in the chosen mode) and compare'
         }),
         button('Open notebook', 'jp-mlops-open-notebook', () => run.lab_path && this._actions.openNotebook(run.lab_path), {
           disabled: !run.lab_path,
@@ -605,6 +617,7 @@ export class RunDetailView extends Widget {
   private _replayBox: HTMLElement;
   private _timer: number | null = null;
   private _following = false;
+  private _replayMode = 'recorded';
   private _signature = '';
 }
 

@@ -3,6 +3,8 @@ kind badges, and names readable whole at the sidebar's default width."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from typing import Any
@@ -134,3 +136,25 @@ def test_only_differences_keeps_the_header_and_reruns_are_separate_lines(
     legend_top = chart.locator(".legend").evaluate("el => el.getBoundingClientRect().bottom")
     axis_title = chart.locator(".g-xtitle").evaluate("el => el.getBoundingClientRect().top")
     assert legend_top < axis_title  # the legend sits above the plot, not on the step title
+
+
+def test_the_replay_mode_is_chosen_in_the_detail(lab_server: LabServer, lab_page: Any) -> None:
+    store = open_store(lab_server.root / ".mlops")
+    with runs.start_run(name="mode-choice", store=store) as run:
+        run.log_metric("acc", 0.5)
+    lab_page.evaluate(
+        "id => window.jupyterapp.commands.execute('jupyter-mlops:show-run', {id})", run.id
+    )
+    detail = lab_page.locator(f"#jupyter-mlops-run-{run.id}")
+    mode = detail.locator("select.jp-mlops-replay-mode")
+    assert mode.input_value() == "recorded"
+    mode.select_option("file")
+    with lab_page.expect_request(
+        lambda r: re.search(r"/replay(\?|$)", r.url) and r.method == "POST"
+    ) as sent:
+        detail.locator("button.jp-mlops-replay").click()
+    assert json.loads(sent.value.post_data or "{}") == {"mode": "file"}
+    # A run with no saved notebook cannot be replayed from its file: said in one line.
+    error = detail.locator(".jp-mlops-replay-box .jp-mlops-error, .jp-mlops-error[role=alert]")
+    error.first.wait_for(timeout=30_000)
+    assert "notebook" in error.first.inner_text()
