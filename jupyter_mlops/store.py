@@ -961,11 +961,21 @@ class Store:
         replaced by another goes to the param's history. The replaced ``(key, old, new)``."""
         now = time.time()
         with self.transaction() as conn:
+            keys = list(params)
+            # The keys given, by the (run_id, key) key; a dict larger than SQLite binds at once
+            # is compared against every param of the run.
+            earlier = (
+                conn.execute(
+                    "SELECT key, value FROM params WHERE run_id = ? AND key IN"
+                    f" ({', '.join('?' * len(keys))})",
+                    [run_id, *keys],
+                )
+                if len(keys) <= 500
+                else conn.execute("SELECT key, value FROM params WHERE run_id = ?", (run_id,))
+            )
             replaced = [
                 (key, old, params[key])
-                for key, old in conn.execute(
-                    "SELECT key, value FROM params WHERE run_id = ?", (run_id,)
-                )
+                for key, old in earlier
                 if key in params and old != params[key]
             ]
             conn.executemany(
