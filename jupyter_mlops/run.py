@@ -975,19 +975,19 @@ def _install_process_hooks() -> None:
             return
         _process_hooks_installed = True
     atexit.register(_end_at_exit)
-    if _in_ipython():
-        return  # a kernel's cells are captured by their own hooks; its shutdown ends the run
-    previous_hook = sys.excepthook
+    script = not _in_ipython()  # a kernel's errors stay in their cells; it owns the wakeup fd
+    if script:
+        previous_hook = sys.excepthook
 
-    def excepthook(
-        kind: type[BaseException], value: BaseException, tb: TracebackType | None
-    ) -> None:
-        # The script is ending with this exception: its run ends with it, not "finished".
-        global _exit_ending
-        _exit_ending = _ending_of(value)
-        previous_hook(kind, value, tb)
+        def excepthook(
+            kind: type[BaseException], value: BaseException, tb: TracebackType | None
+        ) -> None:
+            # The script is ending with this exception: its run ends with it, not "finished".
+            global _exit_ending
+            _exit_ending = _ending_of(value)
+            previous_hook(kind, value, tb)
 
-    sys.excepthook = excepthook
+        sys.excepthook = excepthook
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
@@ -1007,7 +1007,8 @@ def _install_process_hooks() -> None:
 
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGTERM, on_sigterm)
-        _start_signal_watcher(kill_after=not callable(previous))
+        if script:
+            _start_signal_watcher(kill_after=not callable(previous))
 
     def in_forked_child() -> None:
         # A forked worker's SIGTERM (a pool's terminate) is not the end of this run.
