@@ -699,13 +699,20 @@ class RunView:
         # A metric logged once is a number, in the table above; a series is a curve.
         curves = [k for k, series in self.data["metric_series"].items() if len(series) > 1]
         keys = curves[:MAX_CHARTS]
+        shown = list(self.metrics_box.children)
+        if keys:
+            # Plotly takes seconds to import cold: say so while the charts are being drawn.
+            loading = _ipywidgets().HTML(
+                _note(f"Drawing {len(keys)} chart(s)…"), _dom_classes=["jp-mlops-loading"]
+            )
+            self.metrics_box.children = [*shown, loading]
         for key in keys:
             figure = _line_figure(key, height=280)
             figure.add_trace(_series_trace(self.data["metric_series"][key], self.data["name"]))
             self.figures.append(figure)
         extra = len(curves) - len(keys)
         notes = [_ipywidgets().HTML(_note(f"{extra} more metric(s) not drawn"))] if extra else []
-        self.metrics_box.children = [*self.metrics_box.children, *self.figures, *notes]
+        self.metrics_box.children = [*shown, *self.figures, *notes]
         return self.figures
 
     def overview_html(self) -> str:

@@ -274,6 +274,18 @@ def test_a_series_logged_again_is_drawn_as_passes_of_its_own() -> None:
     assert plot.figure.layout.legend.yanchor == "bottom"  # above the plot, off the axis title
 
 
+def test_charts_say_they_are_loading_while_drawn() -> None:
+    make_run("slow-charts", losses=[3.0, 2.0, 1.0])
+    view = widgets.run_view("slow-charts")
+    states: list[list[str]] = []
+    view.metrics_box.observe(
+        lambda change: states.append([type(c).__name__ for c in change["new"]]), names="children"
+    )
+    view.select("metrics")
+    assert states[0] == ["HTML", "HTML"]  # the table, then "Drawing 1 chart(s)…"
+    assert states[-1] == ["HTML", "FigureWidget"]  # the note gone once the chart is there
+
+
 def test_compare_needs_two_runs() -> None:
     make_run("alone")
     with pytest.raises(InvalidValueError, match="two or more"):
