@@ -229,6 +229,9 @@ def _export_run(
     if datasets:
         server.call("log_inputs", mlflow_id, datasets=[_dataset_input(d) for d in datasets])
     artifacts = _export_artifacts(server, store, run, mlflow_id, set(sent.get("artifacts") or []))
+    sent["models"] = _export_models(
+        server, store, run_id, mlflow_id, dict(sent.get("models") or {})
+    )
     status = _STATUS_TO_MLFLOW.get(run["status"], "FAILED")
     if status != "RUNNING" and sent.get("status") != [status, run["end_time"]]:
         server.call(
@@ -249,6 +252,41 @@ def _export_run(
         "sent": sent,
         "new_points": len(metrics),
     }
+
+
+def _export_models(
+    server: _Server, store: Store, run_id: str, mlflow_id: str, sent: dict[str, str]
+) -> dict[str, str]:
+    """The model versions registered from a run, as versions of MLflow registered models of
+    the same names (their source the exported artifact), with their aliases; returns which
+    MLflow version each of ours is (``name/N`` -> MLflow's version number)."""
+    versions = store.model_versions(run_id=run_id)
+    for version in versions:
+        ours = f"{version['name']}/{version['version']}"
+        if ours in sent:
+            continue
+        try:
+            server.client.get_registered_model(version["name"])
+        except Exception:
+            server.call("create_registered_model", version["name"])
+        made = server.call(
+            "create_model_version",
+            version["name"],
+            f"runs:/{mlflow_id}/artifacts/{_file_name(version['artifact'])}",
+            run_id=mlflow_id,
+            tags={
+                TAG_PREFIX + "version": ours,
+                TAG_PREFIX + "verdict": version["verdict"] or "never replayed",
+                TAG_PREFIX + "data_hashes": json.dumps(version["data_hashes"], sort_keys=True),
+                TAG_PREFIX + "hash": version["hash"],
+            },
+        )
+        sent[ours] = str(made.version)
+    for version in versions:
+        for alias in version["aliases"]:
+            number = sent[f"{version['name']}/{version['version']}"]
+            server.call("set_registered_model_alias", version["name"], alias, number)
+    return sent
 
 
 def _exists(server: _Server, mlflow_id: str) -> bool:

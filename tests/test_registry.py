@@ -188,3 +188,29 @@ def test_require_reproduced_refuses_and_accepts(
     assert version["verdict"] == "reproduced"
     X, y = load_iris(return_X_y=True)
     assert (mlops.load_model("iris/1").predict(X) == y).mean() > 0.8
+
+
+@pytest.mark.slow
+def test_versions_and_aliases_go_with_the_mlflow_export(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from benchmarks.bench_scale import mlflow_server
+    from jupyter_mlops.mlflow_bridge import TAG_PREFIX, export_mlflow
+
+    first = trained_run("weak", 0.01, tmp_path)
+    trained_run("strong", 10.0, tmp_path)
+    mlops.register_model("iris", first)
+    mlops.register_model("iris", "strong")
+    mlops.set_alias("iris", 2, "prod")
+    (tmp_path / "mlflow").mkdir()
+    with mlflow_server(tmp_path / "mlflow") as uri:
+        export_mlflow(uri, experiment="registry")
+        export_mlflow(uri, experiment="registry")  # again: no version made twice
+        client = MlflowClient(tracking_uri=uri)
+        versions = client.search_model_versions("name = 'iris'")
+        assert sorted(v.tags[TAG_PREFIX + "version"] for v in versions) == ["iris/1", "iris/2"]
+        prod = client.get_model_version_by_alias("iris", "prod")
+        assert prod.tags[TAG_PREFIX + "version"] == "iris/2"
+        assert prod.source.endswith("/artifacts/model")
+        assert prod.tags[TAG_PREFIX + "verdict"] == "never replayed"
