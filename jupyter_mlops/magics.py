@@ -138,7 +138,7 @@ class TrackMagics(Magics):
           %track autolog [on|off] [--no-models] [--no-system] [--system-interval S]
                 record fits, scores, final models and CPU/memory by themselves
           %track status                    the active run: id, cells, params, metrics
-          %track runs [--notebook PATH] [--where EXPR] [--limit N]
+          %track runs [--notebook PATH] [--where EXPR] [--limit N] [--replays]
           %track show RUN                  one run whole
           %track compare RUN RUN ...       what differs between runs
           %track plot KEY [RUN ...]        a metric's curves; with no RUN a live chart
@@ -413,6 +413,9 @@ class TrackMagics(Magics):
         print("\n".join(lines))
 
     def _do_runs(self, words: list[str]) -> None:
+        # Replay runs are counted under their run unless --replays lists them too.
+        with_replays = "--replays" in words
+        words = [word for word in words if word != "--replays"]
         positional, options = _options(
             words, {"notebook": False, "where": False, "limit": False}, "runs"
         )
@@ -428,11 +431,16 @@ class TrackMagics(Magics):
         if _widgets_shown():
             from .widgets import runs_view
 
-            _display(runs_view(where, notebook=notebook, page_size=int(limit)))
+            _display(
+                runs_view(where, notebook=notebook, page_size=int(limit), replays=with_replays)
+            )
             return
         from .tables import runs_table
 
-        print(runs_table(runs.list_runs(where=where, notebook=notebook, limit=int(limit))))
+        found = runs.list_runs(
+            where=where, notebook=notebook, limit=int(limit), replays=with_replays
+        )
+        print(runs_table(found))
 
     def _do_show(self, words: list[str]) -> None:
         if len(words) != 1:

@@ -22,7 +22,7 @@ from typing import Any
 from . import run as runs
 from .errors import InvalidValueError, MlopsError
 from .linearity import cell_label
-from .tables import format_duration, format_value
+from .tables import format_duration, format_value, replay_count
 from .threads import start_background
 
 __all__ = [
@@ -234,6 +234,7 @@ class RunsTable:
         page_size: int = 20,
         order_by: str | None = None,
         descending: bool = True,
+        replays: bool = False,
         store: Any = None,
     ) -> None:
         from .store import open_store
@@ -242,6 +243,8 @@ class RunsTable:
             raise InvalidValueError("page size", "must be at least 1")
         self.store = store or open_store(create=False)
         self.notebook = notebook
+        # Replay runs are counted under their run (a replays column) unless asked for.
+        self.replays = replays
         self.where = where or None
         self.order_by = order_by
         self.descending = descending
@@ -261,7 +264,9 @@ class RunsTable:
     # -- data ----------------------------------------------------------------------------
 
     def _load(self) -> None:
-        self.total = runs.count_runs(where=self.where, notebook=self.notebook, store=self.store)
+        self.total = runs.count_runs(
+            where=self.where, notebook=self.notebook, replays=self.replays, store=self.store
+        )
         self.page = min(self.page, max(self.page_count - 1, 0))
         self.rows = runs.list_runs(
             where=self.where,
@@ -270,6 +275,7 @@ class RunsTable:
             offset=self.page * self.page_size,
             order_by=_SORT_KEYS.get(self.order_by or "", self.order_by),
             descending=self.descending,
+            replays=self.replays,
             store=self.store,
         )
         params = _ranked_keys(self.rows, "params")
@@ -279,8 +285,10 @@ class RunsTable:
             params = list(dict.fromkeys([self.order_by[7:], *params]))
         if self.order_by and self.order_by.startswith("metrics."):
             metrics = list(dict.fromkeys([self.order_by[8:], *metrics]))
+        replayed = any(run["replay_summary"]["count"] for run in self.rows)
         self.columns = [
             *_FIXED_COLUMNS,
+            *(["replays"] if replayed else []),
             *(f"params.{k}" for k in params),
             *(f"metrics.{k}" for k in metrics),
         ]
@@ -302,6 +310,8 @@ class RunsTable:
             return _when(run["start_time"])
         if column == "duration":
             return format_duration(_duration(run))
+        if column == "replays":
+            return replay_count(run.get("replay_summary"))
         field, _, key = column.partition(".")
         values = run[field]
         return format_value(values[key], 24) if key in values else ""
@@ -1460,15 +1470,18 @@ def runs_view(
     page_size: int = 20,
     order_by: str | None = None,
     descending: bool = True,
+    replays: bool = False,
     store: Any = None,
 ) -> RunsTable:
-    """The runs table (filter ``where`` as in ``runs --where``)."""
+    """The runs table (filter ``where`` as in ``runs --where``; ``replays`` lists replay runs
+    too, else each run counts its replays)."""
     return RunsTable(
         where=where,
         notebook=notebook,
         page_size=page_size,
         order_by=order_by,
         descending=descending,
+        replays=replays,
         store=store,
     )
 

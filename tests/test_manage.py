@@ -330,3 +330,23 @@ def test_show_text_has_series_values_and_the_full_length(store: Store) -> None:
     assert values.endswith("2999: 0.000333333 (thinned)")
     acc = next(line for line in lines if line.startswith("acc "))
     assert acc.split() == ["acc", "0.75", "2", "0:", "0.5,", "1:", "0.75"]
+
+
+def test_track_runs_and_the_runs_view_count_replays_under_their_run(
+    shell: Any, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jupyter_mlops import widgets
+
+    with runs.start_run(name="trained", store=store) as run:
+        pass
+    replayed(store, run.id, "reproduced", 1.0)
+    shell.run_cell("%track runs")
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in listed[2:]] == ["trained"]
+    assert "1, reproduced" in listed[2]
+    shell.run_cell("%track runs --replays")
+    assert len(capsys.readouterr().out.splitlines()[2:]) == 2
+    view = widgets.runs_view(store=store)
+    assert view.total == 1 and "replays" in view.columns
+    assert view.cell_text(view.rows[0], "replays") == "1, reproduced"
+    assert widgets.runs_view(replays=True, store=store).total == 2
