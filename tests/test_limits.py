@@ -494,9 +494,12 @@ _MEMORY_SCRIPT = textwrap.dedent(
     root = folder.parent
 
     def show(ref, *more):
+        # The command ends the process with its exit status, as the script does.
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            cli.main(["--store", str(folder), "show", ref, "--format", "json", *more],
-                     standalone_mode=False)
+            try:
+                cli.main(["--store", str(folder), "show", ref, "--format", "json", *more])
+            except SystemExit as exit:
+                assert exit.code == 0, exit.code
 
     def detail(ref):
         json.dumps(api.run_detail(root, ref), default=str)
