@@ -4,7 +4,6 @@ does not reproduce, from Python, the command line and the magics."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,8 @@ import jupyter_mlops as mlops
 from jupyter_mlops.errors import InvalidValueError, ModelNotFoundError
 from jupyter_mlops.replays import replay
 
-from .conftest import PYTHON, child_env
 from .test_replay import START, run_original, write_notebook
-
-
-def mlops_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``jupyter mlops ARGS`` in a child process."""
-    return subprocess.run(
-        [PYTHON, "-m", "jupyter_mlops.cli", *args],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=120,
-    )
+from .test_sweep import mlops_cli
 
 
 def trained_run(name: str, c: float, tmp_path: Path) -> str:
