@@ -2,7 +2,7 @@
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction, so several kernels, workers and the
 server can write at once. Hot rows (metrics, cell executions) are buffered and written in
-bounded batches by a background thread (cell rows in the pauses between cells, and at most
+bounded batches by a background thread (cell rows in the pauses between cells, and about
 ``CELL_MAX_AGE_S`` after a cell ends when there is no pause); any read in this process flushes
 that buffer first. A row the writer cannot store is set aside (``Store.rejected``) rather than
 allowed to hold up the rows behind it. Faults of the file (read-only, full, locked, damaged,
@@ -67,14 +67,15 @@ MAX_BACKLOG = 200_000
 METRIC_BATCH = 5_000
 CELL_BATCH = 200
 # Cell rows wait for a pause between cells, so the writer never competes with running cells
-# for the GIL; in a stretch of back-to-back cells ("Run All") they are written once the oldest
-# has waited CELL_MAX_AGE_S, so a kernel that dies loses at most about a second of cells.
+# for the GIL. In a stretch of back-to-back cells ("Run All") the cell that ends once the
+# oldest row has waited CELL_MAX_AGE_S stores them as they are (no GIL to hand over: one short
+# statement), and while one long cell runs the writer does it after CELL_LATE_S: a kernel that
+# dies loses at most about a second of cells. Their hashes are stored at the next pause.
 CELL_IDLE_S = 0.1
-CELL_MAX_AGE_S = 0.75
-# While cells run back to back, due cell rows are stored as they are (up to CELL_EARLY_MAX at
-# a time, CELL_SLICE a statement: under a millisecond of the GIL each); their costly columns
-# (hashes) are worked out and stored at the next pause.
-CELL_SLICE = 100
+CELL_MAX_AGE_S = 0.5
+CELL_LATE_S = 1.0
+# Early writes of cell rows: up to CELL_EARLY_MAX at a time, CELL_SLICE rows a statement.
+CELL_SLICE = 500
 CELL_EARLY_MAX = 20_000
 # Rows the writer could not store, kept for inspection (the newest ones).
 MAX_REJECTED = 100
@@ -188,10 +189,18 @@ def _json_cell_column(column: str) -> str:
     )
 
 
-# Many cell rows at once, given as one JSON array of the rows as captured.
+# Many cell rows at once, given as one JSON array of the rows as captured: the columns known
+# when a cell ends (the rest are worked out later, and stored with the complete row).
+_EARLY_CELL_COLUMNS = tuple(
+    c
+    for c in CELL_COLUMNS
+    if c
+    not in {"source_hash", "output_hash", "reads", "writes", "seeds", "cell_number"}
+    | {"figure_hashes", "files_read", "files_written"}
+)
 _INSERT_CELLS_JSON = (
-    f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)})"
-    f" SELECT {', '.join(_json_cell_column(c) for c in CELL_COLUMNS)} FROM json_each(?)"
+    f"INSERT OR REPLACE INTO cells ({', '.join(_EARLY_CELL_COLUMNS)})"
+    f" SELECT {', '.join(_json_cell_column(c) for c in _EARLY_CELL_COLUMNS)} FROM json_each(?)"
 )
 
 # Fields of the filter language that are plain columns of the runs table.
@@ -494,15 +503,43 @@ class Store:
 
     def cell_running(self, running: bool) -> None:
         """Told by cell capture when a cell starts and ends (cell rows wait for a pause)."""
-        self._idle_since = None if running else time.monotonic()
+        if running:
+            self._idle_since = None
+            return
+        now = self._idle_since = time.monotonic()
+        if self._pending_cells and now - self._cells_waiting_since >= CELL_MAX_AGE_S:
+            self._write_due_cells()
+
+    def _write_due_cells(self) -> None:
+        """In the cell's thread, at the end of a cell: store the waiting cell rows as they are,
+        never waiting for a lock (the writer is at it, or another process writes: the writer
+        tries later) and never failing the cell."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self.conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                self._write_early(_drain(self._pending_cells, CELL_EARLY_MAX))
+            finally:
+                self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except StoreLockedError:
+            pass  # another process is writing: the writer stores them in a moment
+        except Exception as exc:
+            self._writer_error = exc
+        finally:
+            self._lock.release()
+
+    def _paused(self) -> bool:
+        """Whether no cell has run for CELL_IDLE_S: the writer may hash cells now."""
+        idle_since = self._idle_since
+        return idle_since is not None and time.monotonic() - idle_since >= CELL_IDLE_S
 
     def _cells_due(self) -> bool:
-        now = time.monotonic()
-        idle_since = self._idle_since
-        idle = idle_since is not None and now - idle_since >= CELL_IDLE_S
-        if not self._pending_cells:
-            return idle and bool(self._unhashed_cells)
-        return idle or now - self._cells_waiting_since >= CELL_MAX_AGE_S
+        if self._paused():
+            return bool(self._pending_cells or self._unhashed_cells)
+        # A long cell is running: the rows before it are the writer's to store.
+        waited = time.monotonic() - self._cells_waiting_since
+        return bool(self._pending_cells) and waited >= CELL_LATE_S
 
     def _write_loop(self) -> None:
         while not self._closed:
@@ -516,7 +553,7 @@ class Store:
     def flush(self, *, cells: bool = True) -> None:
         """Write the buffered rows now (the cell rows too unless told not to), in short batches."""
         in_writer = threading.current_thread() is self._writer
-        if cells and in_writer and self._idle_since is None:
+        if cells and in_writer and not self._paused():
             # Cells are running back to back: store the due rows as they are, once, and
             # leave hashing them to the next pause (see _write_early).
             with self._lock:
