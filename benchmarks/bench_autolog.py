@@ -136,6 +136,8 @@ def measure_mlflow(fits: int, blocks: int) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as folder:
         mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
+        # Artifacts beside the database, not in ./mlruns of whatever folder this runs from.
+        mlflow.create_experiment("bench-autolog", artifact_location=f"file://{folder}/artifacts")
         mlflow.set_experiment("bench-autolog")
         X, y = _data()
         for switched in (False, True):
