@@ -1337,14 +1337,18 @@ class Store:
             _insert(self.conn, "artifacts", row, replace=True)
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's artifacts in the order they were recorded."""
+        """A run's artifacts in the order they were recorded; ``present`` says whether the
+        stored copy is still there (a blob deleted by hand is listed as missing)."""
         self.flush()
         cursor = self.conn.execute(
             "SELECT name, hash, kind, size_bytes, source, cell_seq, time FROM artifacts"
             " WHERE run_id = ? ORDER BY time",
             (run_id,),
         )
-        return _dicts(cursor)
+        rows = _dicts(cursor)
+        for row in rows:
+            row["present"] = self.blob_path(row["hash"]).is_file()
+        return rows
 
     # -- the model registry --------------------------------------------------------------------
 

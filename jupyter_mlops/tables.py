@@ -309,7 +309,15 @@ def artifacts_table(artifacts: list[dict[str, Any]]) -> str:
     """A run's artifacts as a text table: name, kind, size and content hash."""
     if not artifacts:
         return "no artifacts"
-    rows = [[a["name"], a["kind"], a["size_bytes"], a["hash"][:16]] for a in artifacts]
+    rows = [
+        [
+            a["name"],
+            a["kind"],
+            a["size_bytes"],
+            a["hash"][:16] + ("" if a.get("present", True) else " (missing)"),
+        ]
+        for a in artifacts
+    ]
     return tabulate(
         rows, headers=["name", "kind", "bytes", "hash"], tablefmt="simple", disable_numparse=True
     )

@@ -67,6 +67,12 @@ def test_a_missing_stored_copy_is_named(tmp_path: Path) -> None:
     artifact.path.unlink()
     with pytest.raises(InvalidValueError, match="stored copy is missing"):
         artifact.read_bytes()
+    # Listings say so too, rather than list it as if it were there.
+    present = {row["name"]: row["present"] for row in record.artifacts()}
+    assert present == {"train.csv": True, "model.pkl": True, "config.json": False, "labels": True}
+    listed = mlops_cli("artifact", record.id, "--list")
+    assert listed.returncode == 0 and b"(missing)" in listed.stdout
+    assert listed.stdout.count(b"(missing)") == 1
 
 
 @pytest.mark.slow
