@@ -77,6 +77,11 @@ CELL_LATE_S = 1.0
 # Early writes of cell rows: up to CELL_EARLY_MAX at a time, CELL_SLICE rows a statement.
 CELL_SLICE = 500
 CELL_EARLY_MAX = 20_000
+# A cell that ends stores at most this many waiting rows (a fraction of a millisecond), so no
+# cell stalls on a backlog of tiny cells; the cells after it store the rest the same way.
+CELL_END_MAX = 20
+# How often the writer checkpoints the write-ahead log (commits never do: see _connect).
+CHECKPOINT_INTERVAL_S = 1.0
 # Rows the writer could not store, kept for inspection (the newest ones).
 MAX_REJECTED = 100
 # What a row itself can get wrong: no retry of it would succeed, the rows beside it can.
@@ -499,6 +504,11 @@ class Store:
     def _start_writer(self) -> None:
         with self._lock:
             if self._writer is None and not self._closed:
+                # From now on the writer thread checkpoints (see _write_loop), with the GIL
+                # released, so a commit in a cell's thread never runs a checkpoint of
+                # milliseconds.
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("PRAGMA wal_autocheckpoint = 0")
                 self._writer = start_background(self._write_loop, "jupyter-mlops-writer")
 
     def cell_running(self, running: bool) -> None:
@@ -519,7 +529,7 @@ class Store:
         try:
             self.conn.execute("PRAGMA busy_timeout = 0")
             try:
-                self._write_early(_drain(self._pending_cells, CELL_EARLY_MAX))
+                self._write_early(_drain(self._pending_cells, CELL_END_MAX))
             finally:
                 self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         except StoreLockedError:
@@ -542,13 +552,24 @@ class Store:
         return bool(self._pending_cells) and waited >= CELL_LATE_S
 
     def _write_loop(self) -> None:
+        checkpointed = time.monotonic()
         while not self._closed:
             self._wake.wait(FLUSH_INTERVAL_S)
             self._wake.clear()
             try:
                 self.flush(cells=self._cells_due())
+                if time.monotonic() - checkpointed >= CHECKPOINT_INTERVAL_S:
+                    checkpointed = time.monotonic()
+                    self._checkpoint()
             except Exception as exc:
                 self._writer_error = exc
+
+    def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, as far as readers allow."""
+        if self.read_only:
+            return
+        with self._lock:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def flush(self, *, cells: bool = True) -> None:
         """Write the buffered rows now (the cell rows too unless told not to), in short batches."""
