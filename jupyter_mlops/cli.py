@@ -125,7 +125,7 @@ class _Commands(click.Group):
             try:
                 arg.encode("utf-8")
             except UnicodeEncodeError:
-                shown = arg.encode("utf-8", "surrogateescape")[:60]
+                shown = _undecoded(arg)[:60]
                 click.echo(f"Error: argument {index} ({shown!r}) is not valid UTF-8", err=True)
                 ctx.exit(2)
         if ctx.parent is None:
@@ -150,6 +150,14 @@ class _Commands(click.Group):
             sys.exit(1)
         # ``ctx.exit(code)`` (help, version, a refused argument) comes back as its code.
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _undecoded(arg: str) -> bytes:
+    """The bytes an argument came from; a lone surrogate no byte decodes to is escaped."""
+    try:
+        return arg.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return arg.encode("utf-8", "backslashreplace")
 
 
 def _store_first(args: list[str]) -> list[str]:

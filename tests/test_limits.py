@@ -591,6 +591,10 @@ def test_arguments_that_are_not_utf8_are_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["show", "caf\udce9"])
     assert result.exit_code == 2
     assert result.output == "Error: argument 2 (b'caf\\xe9') is not valid UTF-8\n"
+    # A lone surrogate no byte decodes to (from Python, not a shell) is escaped as it is.
+    result = CliRunner().invoke(cli, ["show", "\udd00"])
+    assert result.exit_code == 2
+    assert result.output == "Error: argument 2 (b'\\\\udd00') is not valid UTF-8\n"
     # Through a real process, as a shell passes bytes.
     done = subprocess.run(
         [sys.executable, "-m", "jupyter_mlops.cli", "runs", "--where", b"name = \xff\xfe"],
