@@ -8,10 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import jupyter_mlops
 from jupyter_mlops import run as runs
 from jupyter_mlops.store import Store, close_all, open_store
+
+# Fuzzing in CI tries the same examples on every run, so a failure there is one that can be
+# reproduced; runs elsewhere draw new examples each time and so keep finding new cases.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
