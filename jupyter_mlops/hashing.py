@@ -124,8 +124,15 @@ _DATA_CLASSES: dict[str, frozenset[str]] = {
 _DATA_TYPE_CACHE: dict[type, bool] = {}
 
 
+def _top_module(cls: type) -> str:
+    """The top package a class comes from ("numpy", "pandas", ...); "" when it names none
+    (some extension types carry a descriptor, not text, as ``__module__``)."""
+    module = getattr(cls, "__module__", None)
+    return module.partition(".")[0] if isinstance(module, str) else ""
+
+
 def _is_data_type(cls: type) -> bool:
-    top = cls.__module__.partition(".")[0]
+    top = _top_module(cls)
     names = _DATA_CLASSES.get(top)
     if names is None:
         return False
@@ -137,7 +144,7 @@ def _family(obj: object) -> str | None:
     """Name the tabular family of a data object ("numpy", "pandas", ...), or None."""
     if not is_data(obj):
         return None
-    return type(obj).__module__.partition(".")[0]
+    return _top_module(type(obj))
 
 
 def _type_name(obj: object) -> str:
@@ -237,7 +244,7 @@ def _digest(obj: object, walk: _Walk) -> bytes:
         return scalar(obj)
     if cls in _CONTAINER_TAGS:
         return _container_digest(obj, _CONTAINER_TAGS[cls], walk)
-    top = cls.__module__.partition(".")[0]
+    top = _top_module(cls)
     if top == "numpy":
         result = _numpy_digest(obj, walk)
     elif top == "pandas":
