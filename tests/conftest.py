@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,3 +71,14 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
+
+
+def python_child(script: str, *args: str) -> subprocess.Popen[str]:
+    """``python -c SCRIPT ARGS`` as a child process of this test's store, its output piped."""
+    return subprocess.Popen(
+        [PYTHON, "-c", script, *args],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -30,7 +30,7 @@ from jupyter_mlops.errors import (
 )
 from jupyter_mlops.store import close_all, open_store
 
-from .conftest import PYTHON, child_env
+from .conftest import PYTHON, child_env, python_child
 
 pytestmark = pytest.mark.slow
 
@@ -72,13 +72,7 @@ if mode == "log":
 
 
 def _script(name: str, mode: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [PYTHON, "-c", _SCRIPT, name, mode],
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return python_child(_SCRIPT, name, mode)
 
 
 def _ready(proc: subprocess.Popen[str]) -> str:

@@ -18,7 +18,7 @@ from jupyter_mlops import run as runs
 from jupyter_mlops.errors import InvalidValueError, NoActiveRunError, RunNotFoundError
 from jupyter_mlops.store import Store, open_store
 
-from .conftest import PYTHON, child_env
+from .conftest import PYTHON, child_env, python_child
 
 
 def test_start_log_end_and_read_back() -> None:
@@ -207,13 +207,7 @@ elif mode == "exit":
 
 
 def _child(name: str, mode: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [PYTHON, "-c", _CHILD, name, mode],
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return python_child(_CHILD, name, mode)
 
 
 def test_killed_process_reads_crashed() -> None:
