@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import run as runs
-from .autologging import ENV_AUTOLOG
+from . import kernel_env
 from .errors import RunNotFoundError
+from .kernel_env import tracked_env
 from .store import Store
+from .vocabulary import DEFAULT_KERNEL
 
 __all__ = [
     "Execution",
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 ENGINE_NAME = "jupyter-mlops"
-DEFAULT_KERNEL = "python3"
 # Cells tagged so may raise without stopping the notebook (nbclient's convention).
 RAISES_TAG = "raises-exception"
 _ERROR_MARKER = "papermill-error-cell-tag"
@@ -127,23 +127,21 @@ def execute_notebook(
     language = (
         kernelspec.get("language") or (metadata.get("language_info") or {}).get("name") or "python"
     )
-    overrides: dict[str, str | None] = {
-        "JUPYTER_MLOPS_DIR": str(store.directory),
-        runs.ENV_AUTOSTART: "1",
-        runs.ENV_RUN_ID: run_id,
-        runs.ENV_RUN_NAME: run_name,
-        runs.ENV_KIND: kind,
-        runs.ENV_PARENT: parent_id,
-        runs.ENV_SWEEP: sweep_id,
-        runs.ENV_NOTEBOOK: str(notebook_path) if notebook_path else None,
-        runs.ENV_PRELUDE: str(prelude_cells),
-        runs.ENV_KERNEL: kernel_name,
-        # A kernel's own cells must not see the launcher's session as theirs.
-        "JPY_SESSION_NAME": None,
-    }
+    overrides = tracked_env(
+        store.directory,
+        run_id=run_id,
+        run_name=run_name,
+        kind=kind,
+        kernel=kernel_name,
+        parent=parent_id,
+        sweep=sweep_id,
+        notebook=notebook_path,
+        prelude=prelude_cells,
+        autolog=autolog,
+    )
     overrides.update(env_vars or {})
     # The launcher decides, whatever the recorded environment of an original run said.
-    overrides[ENV_AUTOLOG] = "1" if autolog else "0"
+    overrides[kernel_env.AUTOLOG] = "1" if autolog else "0"
     progress = _Progress(on_cell)
     failure: Failure | None = None
     executed: Any = None

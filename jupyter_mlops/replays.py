@@ -27,6 +27,7 @@ from .autologging import TAG as AUTOLOG_TAG
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from .errors import InvalidValueError, ReplayNotFoundError, RunNotFoundError
 from .execute import RAISES_TAG
+from .kernel_env import launcher_env
 from .store import Store, open_store
 from .verdicts import VERDICTS, _first_line, confirm_verdict, judge
 
@@ -318,9 +319,7 @@ def start_replay(
         if value is not None:
             command += [flag, repr(value)]
     _insert_replay(store, replay_id, record.id, mode)
-    env = {**os.environ, "JUPYTER_MLOPS_DIR": str(store.directory)}
-    for name in (runs.ENV_AUTOSTART, runs.ENV_RUN_ID, runs.ENV_KIND, runs.ENV_PARENT):
-        env.pop(name, None)
+    env = launcher_env(store.directory)
     with (log_dir / f"{replay_id}.log").open("wb") as log:
         process = subprocess.Popen(
             command,

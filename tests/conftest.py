@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings
 
 import jupyter_mlops
+from jupyter_mlops import kernel_env
 from jupyter_mlops import run as runs
 from jupyter_mlops.store import Store, close_all, open_store
 
@@ -26,9 +27,9 @@ if os.environ.get("CI"):
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test works in its own folder with its own store, and leaves no run behind."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("JUPYTER_MLOPS_DIR", str(tmp_path / ".mlops"))
-    for name in ("KIND", "PARENT", "SWEEP", "NOTEBOOK"):
-        monkeypatch.delenv(f"JUPYTER_MLOPS_{name}", raising=False)
+    monkeypatch.setenv(kernel_env.STORE_DIR, str(tmp_path / ".mlops"))
+    for name in (kernel_env.KIND, kernel_env.PARENT, kernel_env.SWEEP, kernel_env.NOTEBOOK):
+        monkeypatch.delenv(name, raising=False)
     yield
     active = runs.active_run()
     if active is not None:
