@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import liveness
 from . import run as runs
 from .autologging import TAG as AUTOLOG_TAG
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
@@ -313,8 +314,8 @@ def start_replay(
     replay_id = uuid.uuid4().hex
     log_dir = store.directory / "replays"
     log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "jupyter_mlops.cli", "replay", record.id]
-    command += ["--mode", mode, "--replay-id", replay_id, "--no-progress", "--format", "json"]
+    command = [sys.executable, "-m", "jupyter_mlops.replay_worker", replay_id, record.id]
+    command += ["--store", str(store.directory), "--mode", mode]
     for flag, value in (("--rtol", rtol), ("--atol", atol), ("--timeout", timeout)):
         if value is not None:
             command += [flag, repr(value)]
@@ -344,7 +345,7 @@ def _insert_replay(
     """The row of a replay that is starting."""
     row: dict[str, Any] = {"id": replay_id, "original_id": original_id, "mode": mode}
     row["state"] = "running"
-    row.update(cells_done=0, host=runs._HOST, start_time=time.time(), **fields)
+    row.update(cells_done=0, host=liveness.HOST, start_time=time.time(), **fields)
     store.insert_replay(row)
 
 
@@ -357,8 +358,8 @@ def get_replay(replay_id: str, *, store: Store | None = None) -> dict[str, Any]:
     if (
         row["state"] == "running"
         and row.get("pid")
-        and row.get("host") == runs._HOST
-        and not runs._pid_alive(int(row["pid"]))
+        and row.get("host") == liveness.HOST
+        and not liveness.pid_alive(int(row["pid"]))
     ):
         log = store.directory / "replays" / f"{replay_id}.log"
         tail = _last_line(log)

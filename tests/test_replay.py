@@ -14,6 +14,7 @@ import papermill
 import pytest
 
 import jupyter_mlops as mlops
+from jupyter_mlops import kernel_env
 from jupyter_mlops.errors import InvalidValueError, ReplayNotFoundError
 from jupyter_mlops.replays import get_replay, replay, start_replay
 
@@ -47,7 +48,7 @@ def write_notebook(path: Path, cells: list[str], *, parameters: str | None = Non
 
 def run_original(path: Path, monkeypatch: pytest.MonkeyPatch, **parameters: Any) -> None:
     """Run a notebook the way the README does: Papermill, told which notebook it runs."""
-    for name, value in child_env(JUPYTER_MLOPS_NOTEBOOK=str(path)).items():
+    for name, value in child_env(**{kernel_env.NOTEBOOK: str(path)}).items():
         monkeypatch.setenv(name, value)
     papermill.execute_notebook(
         str(path),
@@ -56,7 +57,7 @@ def run_original(path: Path, monkeypatch: pytest.MonkeyPatch, **parameters: Any)
         cwd=str(path.parent),
         progress_bar=False,
     )
-    monkeypatch.delenv("JUPYTER_MLOPS_NOTEBOOK")
+    monkeypatch.delenv(kernel_env.NOTEBOOK)
 
 
 SKLEARN = [
@@ -389,6 +390,19 @@ def test_replay_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "no run matches 'nope'" in missing.stderr
+
+
+def test_a_background_replay_that_cannot_start_says_why_in_its_row_and_log(
+    store_dir: Path,
+) -> None:
+    with mlops.start_run(name="no-cells"):
+        mlops.log_metric("m", 1)
+    started = start_replay("no-cells")
+    row = _wait_for(lambda: get_replay(started["id"]), lambda r: r["state"] != "running")
+    assert row["state"] == "error", row
+    assert "recorded no cells" in row["summary"]
+    log = (store_dir / "replays" / f"{started['id']}.log").read_text()
+    assert log.strip().splitlines()[-1].startswith("Error: no-cells: the run recorded no cells")
 
 
 def _wait_for(
