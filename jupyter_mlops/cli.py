@@ -13,27 +13,15 @@ from typing import Any, TypeVar
 import click
 
 from .errors import MlopsError
+from .jsonable import json_ready, json_text
 
-__all__ = ["cli", "json_ready", "main"]
+__all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def json_ready(value: Any) -> Any:
-    """A copy fit for strict JSON: non-finite floats become "nan", "inf" or "-inf"."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    return value
-
-
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(json_ready(data), indent=2, sort_keys=False, default=str))
+    click.echo(json_text(data, indent=2))
 
 
 def _point_json(point: dict[str, Any]) -> str:
@@ -52,7 +40,7 @@ def _emit_json_streaming(
     memory does not grow with the series (same shape as ``_emit_json`` gives)."""
     out = sys.stdout
     head = {key: value for key, value in detail.items() if key != "metric_series"}
-    text = json.dumps(json_ready(head), indent=2, default=str)
+    text = json_text(head, indent=2)
     out.write(text[: text.rindex("}")].rstrip() + ',\n  "metric_series": {')
     for number, key in enumerate(detail["metrics"]):
         out.write(("," if number else "") + f"\n    {json.dumps(key)}: [")

@@ -11,24 +11,28 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError
+from .jsonable import json_float
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_TEXT_BYTES",
     "STEP_MAX",
     "STEP_MIN",
+    "check_artifact",
+    "check_metrics",
+    "check_params",
     "checked_name",
     "error_text",
     "jsonable",
     "metric_number",
     "metric_step",
     "param_json",
+    "path_kind",
     "shown_text",
     "storable_text",
     "tag_value",
@@ -155,7 +159,7 @@ def _jsonable(key: str, value: Any, inside: set[int]) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return json_float(value)
     if isinstance(value, (list, tuple, set, frozenset, Mapping)):
         if id(value) in inside:
             raise InvalidValueError(key, f"the {type(value).__name__} contains itself")
@@ -220,3 +224,38 @@ def user_path(text: str | Path) -> Path:
         return path.expanduser()
     except (RuntimeError, ValueError):
         return path
+
+
+def path_kind(path: Path) -> str | None:
+    """``"file"``, ``"folder"``, or None for a path that does not exist or cannot be looked at
+    (a name too long for the file system, a folder without permission)."""
+    try:
+        if path.is_dir():
+            return "folder"
+        return "file" if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def check_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as stored (JSON text by checked name), or the error that refuses one."""
+    return {checked_name("param", key): param_json(key, value) for key, value in params.items()}
+
+
+def check_metrics(metrics: Mapping[str, Any], step: Any = None) -> None:
+    """Raise the error ``log_metrics`` would give for these metrics and step, logging nothing."""
+    for key, value in metrics.items():
+        checked_name("metric", key)
+        if type(value) is not float and type(value) is not int:
+            metric_number(key, value)
+        if step is not None:
+            metric_step(key, step)
+
+
+def check_artifact(source: Any) -> None:
+    """Raise the error ``log_artifact`` would give for a path that is no file."""
+    if isinstance(source, (str, Path)):
+        kind = path_kind(user_path(source))
+        if kind != "file":
+            reason = "is a folder; log a file (or the folder as data)" if kind else "no such file"
+            raise InvalidValueError(shown_text(str(source)), reason)
