@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError, MlopsError
+from .notebooks import stored_notebook
 from .store import DB_NAME, Store
 
 __all__ = ["MAX_UPLOAD_BYTES", "pack_folder", "run_points_on_cluster"]
@@ -176,9 +177,8 @@ def _merge(result: dict[str, Any], job: dict[str, Any], store: Store, import_sto
                 run_ids=[result["run_id"]],
                 origin=f"{result['host']}:{result['store_dir']} (Dask worker {result['worker']})",
             )
-        from .run import _notebook_ref
-
-        store.update_run(result["run_id"], notebook=_notebook_ref(store, Path(job["notebook"])))
+        ref = stored_notebook(store.directory.parent, Path(job["notebook"]))
+        store.update_run(result["run_id"], notebook=ref)
     if executed is not None:
         output = Path(job["output"])
         output.parent.mkdir(parents=True, exist_ok=True)
