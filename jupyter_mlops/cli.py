@@ -278,11 +278,11 @@ def runs_command(
         _emit_json({"runs": found, "count": len(found)})
         return
     if output_format == "csv":
-        from .tables import runs_csv
+        from .text import runs_csv
 
         click.echo(runs_csv(found), nl=False)
         return
-    from .tables import runs_table
+    from .text import runs_table
 
     click.echo(runs_table(found))
 
@@ -312,7 +312,7 @@ def show_command(ctx: click.Context, run: str, all_points: bool, output_format: 
     if output_format == "json":
         _emit_json(detail)
         return
-    from .tables import run_text
+    from .text import run_text
 
     click.echo(run_text(detail))
 
@@ -336,7 +336,7 @@ def diff_command(ctx: click.Context, run_a: str, run_b: str, output_format: str)
     if output_format == "json":
         _emit_json(diff)
         return
-    from .tables import diff_text
+    from .text import diff_text
 
     click.echo(diff_text(diff))
 
@@ -503,7 +503,7 @@ def artifact_command(
         if output_format == "json":
             _emit_json({"run": record.id, "artifacts": rows})
             return
-        from .tables import artifacts_table
+        from .text import artifacts_table
 
         click.echo(artifacts_table(rows))
         return
@@ -576,7 +576,7 @@ def models_command(ctx: click.Context, name: str | None, output_format: str) -> 
     if output_format == "json":
         _emit_json({"versions": found, "count": len(found)})
         return
-    from .tables import models_table
+    from .text import models_table
 
     click.echo(models_table(found))
 
@@ -755,7 +755,8 @@ def replay_command(
     Exits 0 when it reproduced (within tolerance counts), 1 when it diverged or failed.
     """
     from .replays import replay
-    from .verdicts import report_text, verdict_exit_code
+    from .text import report_text
+    from .verdicts import verdict_exit_code
 
     report = replay(
         run,
@@ -899,7 +900,8 @@ def sweep_command(
     Exits 1 when any point failed.
     """
     from .store import open_store
-    from .sweeps import load_grid, parse_value, sweep, sweep_table
+    from .sweeps import load_grid, parse_value, sweep
+    from .text import sweep_table
 
     grid: dict[str, list[Any]] = load_grid(grid_file) if grid_file else {}
     for encoded in params:
@@ -1025,7 +1027,8 @@ def check_command(
     earlier run with the same params), apply the metric thresholds and trends, check data
     files and the run's serving samples, exit 1 if anything failed.
     """
-    from .gate import Trend, check, check_text, parse_threshold, write_junit
+    from .gate import Trend, check, parse_threshold, write_junit
+    from .text import check_text
     from .store import open_store
     from .sweeps import parse_value
 
