@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .rows import checked_name, dicts, insert
+from .rows import dicts, insert, update
 from .schema import REPLAY_JSON_COLUMNS
 from .writer import BufferedWrites
 
@@ -25,11 +25,8 @@ class ReplayQueries(BufferedWrites):
         encoded = _encode_replay(fields)
         if not encoded:
             return
-        assignments = ", ".join(f"{checked_name(name)} = ?" for name in encoded)
         with self.transaction() as conn:
-            conn.execute(
-                f"UPDATE replays SET {assignments} WHERE id = ?", [*encoded.values(), replay_id]
-            )
+            update(conn, "replays", replay_id, encoded)
 
     def get_replay(self, replay_id: str) -> dict[str, Any] | None:
         """One replay's row, or None."""

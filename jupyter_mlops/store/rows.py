@@ -1,5 +1,5 @@
-"""Rows to and from SQL: checked column names, inserts of a dict, rows as dicts, and the run
-row's JSON and boolean columns."""
+"""Rows to and from SQL: checked column names, inserts and updates of a dict, rows as dicts, and
+the run row's JSON and boolean columns."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def insert(
         f"{verb} INTO {checked_name(table)} ({', '.join(columns)})"
         f" VALUES ({', '.join('?' * len(columns))})",
         list(row.values()),
+    )
+
+
+def update(conn: sqlite3.Connection, table: str, row_id: str, fields: dict[str, Any]) -> None:
+    """Set some columns of the row of a table whose ``id`` is ``row_id``."""
+    assignments = ", ".join(f"{checked_name(name)} = ?" for name in fields)
+    conn.execute(
+        f"UPDATE {checked_name(table)} SET {assignments} WHERE id = ?", [*fields.values(), row_id]
     )
 
 

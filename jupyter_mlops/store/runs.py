@@ -16,7 +16,7 @@ from .filters import full_ids, run_filter, run_order
 from .metrics import MetricQueries
 from .params import ParamQueries
 from .replays import ReplayQueries
-from .rows import checked_name, decode_run, dicts, encode_run, insert
+from .rows import decode_run, dicts, encode_run, insert, update
 from .schema import RUN_CHILD_TABLES, RUN_COLUMNS
 
 if TYPE_CHECKING:
@@ -42,10 +42,7 @@ class RunQueries(ParamQueries, MetricQueries, ReplayQueries):
         with self.transaction():
             encoded = encode_run(fields)
             if encoded:
-                assignments = ", ".join(f"{checked_name(name)} = ?" for name in encoded)
-                self.conn.execute(
-                    f"UPDATE runs SET {assignments} WHERE id = ?", [*encoded.values(), run_id]
-                )
+                update(self.conn, "runs", run_id, encoded)
 
     def finish_run(self, run_id: str, **fields: Any) -> None:
         """Flush the run's buffered rows, then set its final columns."""

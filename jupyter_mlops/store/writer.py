@@ -48,7 +48,7 @@ CELL_EARLY_MAX = 20_000
 # A cell that ends stores at most this many waiting rows (a fraction of a millisecond), so no
 # cell stalls on a backlog of tiny cells; the cells after it store the rest the same way.
 CELL_END_MAX = 20
-# How often the writer checkpoints the write-ahead log (commits never do: see _connect).
+# How often the writer checkpoints the write-ahead log (commits never do: see _start_writer).
 CHECKPOINT_INTERVAL_S = 1.0
 # Rows the writer could not store, kept for inspection (the newest ones).
 MAX_REJECTED = 100
