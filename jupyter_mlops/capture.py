@@ -27,9 +27,13 @@ from typing import Any
 from . import autologging, files, hashing, values
 from . import run as runs
 from .cellcode import assigned_names, literal_assignments, parse_cell
+from .kernel_env import read_kernel_env
 from .linearity import INJECTED_HEADER, is_injected_parameters, saved_cells
+from .liveness import declare_kernel
+from .notebooks import session_notebook
 from .outputs import figure_hash, figure_of, sanitize_output
 from .validate import error_text
+from .vocabulary import PARTIAL_OUTPUT
 
 __all__ = ["CellCapture", "quiet"]
 
@@ -37,8 +41,6 @@ _MAX_ERROR_VALUE = 1000
 # The cells a kernel ran before a run started are kept with it (so a replay can run them
 # first); a kernel that ran for days keeps only the latest ones.
 MAX_PRELUDE_CELLS = 2000
-# The output hash of a cell that was not watched from its start (the run began inside it).
-PARTIAL_OUTPUT = "partial"
 _ABSENT = object()
 # getrusage's peak RSS is in kilobytes on Linux, in bytes on macOS.
 _MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
@@ -71,7 +73,9 @@ class CellCapture:
         self._keep_parsed_cells()
         self._wrap_outputs()
         files.install()
-        runs.notebook_hint = self.notebook_path
+        # Installed in a shell: this process is an interactive kernel, and knows its notebook.
+        declare_kernel()
+        runs.set_notebook_provider(self.notebook_path)
         # Loaded from inside a cell (`%load_ext`), whose pre-run event has passed: that cell
         # still counts, from now on, so a run it starts records it.
         self._started = (None, time.time(), time.perf_counter())
@@ -88,18 +92,12 @@ class CellCapture:
         for restore in reversed(self._restore):
             restore()
         self._restore.clear()
-        if runs.notebook_hint == self.notebook_path:
-            runs.notebook_hint = None
+        if runs.notebook_provider() == self.notebook_path:
+            runs.set_notebook_provider(None)
 
     def notebook_path(self) -> str | None:
         """The notebook this kernel runs, from ``__session__`` (JupyterLab sets it)."""
-        session = self.shell.user_ns.get("__session__")
-        if not isinstance(session, str) or not session.endswith(".ipynb"):
-            return None
-        path = Path(session)
-        if not path.is_absolute() and not path.exists() and Path(path.name).exists():
-            path = Path(path.name)
-        return str(path)
+        return session_notebook(self.shell.user_ns.get("__session__"))
 
     # -- events -------------------------------------------------------------------------
 
@@ -226,7 +224,7 @@ class CellCapture:
         """Whether a cell is Papermill's parameters: a cell of the saved notebook is the user's."""
         notebook = run.notebook_path() if run is not None else None
         if notebook is None:
-            named = os.environ.get(runs.ENV_NOTEBOOK) or self.notebook_path()
+            named = read_kernel_env().notebook or self.notebook_path()
             notebook = Path(named) if named else None
         return is_injected_parameters(source, saved_cells(notebook))
 

@@ -13,15 +13,27 @@ from typing import Any, TypeVar
 import click
 
 from .errors import MlopsError
-from .jsonable import json_ready, json_text
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "json_ready", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def json_ready(value: Any) -> Any:
+    """A copy fit for strict JSON: non-finite floats become "nan", "inf" or "-inf"."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
 def _emit_json(data: Any) -> None:
-    click.echo(json_text(data, indent=2))
+    click.echo(json.dumps(json_ready(data), indent=2, sort_keys=False, default=str))
 
 
 def _point_json(point: dict[str, Any]) -> str:
@@ -40,7 +52,7 @@ def _emit_json_streaming(
     memory does not grow with the series (same shape as ``_emit_json`` gives)."""
     out = sys.stdout
     head = {key: value for key, value in detail.items() if key != "metric_series"}
-    text = json_text(head, indent=2)
+    text = json.dumps(json_ready(head), indent=2, default=str)
     out.write(text[: text.rindex("}")].rstrip() + ',\n  "metric_series": {')
     for number, key in enumerate(detail["metrics"]):
         out.write(("," if number else "") + f"\n    {json.dumps(key)}: [")
@@ -278,11 +290,11 @@ def runs_command(
         _emit_json({"runs": found, "count": len(found)})
         return
     if output_format == "csv":
-        from .text import runs_csv
+        from .tables import runs_csv
 
         click.echo(runs_csv(found), nl=False)
         return
-    from .text import runs_table
+    from .tables import runs_table
 
     click.echo(runs_table(found))
 
@@ -312,7 +324,7 @@ def show_command(ctx: click.Context, run: str, all_points: bool, output_format: 
     if output_format == "json":
         _emit_json(detail)
         return
-    from .text import run_text
+    from .tables import run_text
 
     click.echo(run_text(detail))
 
@@ -336,7 +348,7 @@ def diff_command(ctx: click.Context, run_a: str, run_b: str, output_format: str)
     if output_format == "json":
         _emit_json(diff)
         return
-    from .text import diff_text
+    from .tables import diff_text
 
     click.echo(diff_text(diff))
 
@@ -503,7 +515,7 @@ def artifact_command(
         if output_format == "json":
             _emit_json({"run": record.id, "artifacts": rows})
             return
-        from .text import artifacts_table
+        from .tables import artifacts_table
 
         click.echo(artifacts_table(rows))
         return
@@ -576,7 +588,7 @@ def models_command(ctx: click.Context, name: str | None, output_format: str) -> 
     if output_format == "json":
         _emit_json({"versions": found, "count": len(found)})
         return
-    from .text import models_table
+    from .tables import models_table
 
     click.echo(models_table(found))
 
@@ -755,8 +767,7 @@ def replay_command(
     Exits 0 when it reproduced (within tolerance counts), 1 when it diverged or failed.
     """
     from .replays import replay
-    from .text import report_text
-    from .verdicts import verdict_exit_code
+    from .verdicts import report_text, verdict_exit_code
 
     report = replay(
         run,
@@ -900,8 +911,7 @@ def sweep_command(
     Exits 1 when any point failed.
     """
     from .store import open_store
-    from .sweeps import load_grid, parse_value, sweep
-    from .text import sweep_table
+    from .sweeps import load_grid, parse_value, sweep, sweep_table
 
     grid: dict[str, list[Any]] = load_grid(grid_file) if grid_file else {}
     for encoded in params:
@@ -1027,8 +1037,7 @@ def check_command(
     earlier run with the same params), apply the metric thresholds and trends, check data
     files and the run's serving samples, exit 1 if anything failed.
     """
-    from .gate import Trend, check, parse_threshold, write_junit
-    from .text import check_text
+    from .gate import Trend, check, check_text, parse_threshold, write_junit
     from .store import open_store
     from .sweeps import parse_value
 

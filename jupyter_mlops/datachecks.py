@@ -580,10 +580,9 @@ def _baseline(store: Store, against: str) -> dict[str, Any]:
 
 def _record(store: Store, report: dict[str, Any], run_id: str | None, context: str) -> None:
     if run_id is None:
-        from .run import active_run
+        from .liveness import active_run_id
 
-        active = active_run()
-        run_id = active.id if active is not None else None
+        run_id = active_run_id()
     check_id = uuid.uuid4().hex
     base = report["baseline"]
     store.add_data_check(

@@ -7,8 +7,8 @@ An expression compares run fields with values and joins the comparisons with ``a
     (tags.team = vision or name ~ "rf-") and not kind = replay
 
 This module only parses: it turns the text into a tree of ``Comparison``, ``BoolOp`` and
-``Not`` nodes, or raises ``ExpressionError`` pointing at the offending spot.
-``store/filters.py`` compiles the tree to parameterized SQL.
+``Not`` nodes, or raises ``ExpressionError`` pointing at the offending spot. ``store.py``
+compiles the tree to parameterized SQL.
 
 Values are typed by what they are compared with:
 

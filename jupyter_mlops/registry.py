@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError, ModelNotFoundError
-from .run import RunRecord, get_run
+from .records import RunRecord, get_run
 from .store import Store, open_store
 from .validate import checked_name
 
@@ -123,7 +123,7 @@ def model_version(ref: str, *, store: Store | None = None) -> dict[str, Any]:
 def load_model(ref: str, *, trusted: Sequence[str] = (), store: Store | None = None) -> Any:
     """The model a registered version holds, loaded back (``trusted`` as for
     ``Artifact.load``): ``load_model("churn@prod")``, ``load_model("churn/3")``."""
-    from .autologging.models import Artifact
+    from .artifacts import Artifact
 
     store = store or open_store(create=False)
     version = model_version(ref, store=store)

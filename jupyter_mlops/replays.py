@@ -29,7 +29,6 @@ from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from .errors import InvalidValueError, ReplayNotFoundError, RunNotFoundError
 from .execute import RAISES_TAG
 from .kernel_env import launcher_env
-from .notebooks import notebook_file
 from .store import Store, open_store
 from .verdicts import VERDICTS, _first_line, confirm_verdict, judge
 
@@ -382,7 +381,10 @@ def _notebook_file(record: runs.RunRecord, notebook: str | Path | None) -> Path 
 
 def _recorded_notebook(record: runs.RunRecord) -> Path | None:
     notebook = record.row.get("notebook")
-    return notebook_file(record.store.directory.parent, notebook) if notebook else None
+    if not notebook:
+        return None
+    path = Path(notebook)
+    return path if path.is_absolute() else record.store.directory.parent / path
 
 
 def _root_name(record: runs.RunRecord) -> str:

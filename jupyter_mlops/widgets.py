@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import run as runs
+from .records import register_card
 from .errors import InvalidValueError, MlopsError
 from .linearity import cell_label
 from .tables import format_duration, format_value, replay_count
@@ -1501,3 +1502,6 @@ def plot_view(key: str, refs: Sequence[str] = (), *, store: Any = None) -> Metri
     if refs:
         return MetricPlot(key, refs, store=store)
     return LivePlot(key)
+
+
+register_card(run_html)

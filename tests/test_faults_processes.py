@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import jupyter_mlops as mlops
+from jupyter_mlops import liveness
 from jupyter_mlops import run as runs
 from jupyter_mlops import store as stores
 from jupyter_mlops.errors import (
@@ -113,7 +114,7 @@ def test_sigterm_ends_the_run_at_once_even_inside_a_long_call(mode: str) -> None
     assert status == "killed"
     assert proc.returncode in (-signal.SIGTERM, -signal.SIGKILL)
     record = mlops.get_run(f"term-{mode}")
-    assert record.row["error"] == runs.SIGTERM_ERROR
+    assert record.row["error"] == liveness.SIGTERM_ERROR
     assert record.metrics == {"seen": 1.0}
 
 
@@ -161,7 +162,7 @@ def test_a_live_run_survives_any_heartbeat_and_dies_with_its_process(
 
 def test_another_hosts_run_is_crashed_only_after_a_long_silence(store: Any) -> None:
     now = time.time()
-    for name, silent in (("quiet", 120.0), ("gone", 2 * runs.STALE_AFTER_S)):
+    for name, silent in (("quiet", 120.0), ("gone", 2 * liveness.STALE_AFTER_S)):
         row = {"id": name * 4, "name": name, "status": "running", "kind": "script"}
         row.update(start_time=now - silent, heartbeat=now - silent, pid=1, host="elsewhere")
         store.insert_run(row)
@@ -330,7 +331,7 @@ def test_a_full_disk_is_one_line_and_the_end_is_recorded_once_there_is_room(
     with pytest.raises(StoreError, match="recorded when it can be"):
         run.end()
     filler.unlink()
-    runs._record_owed_ends()
+    liveness.record_owed_ends()
     record = mlops.get_run("filling", store=store)
     assert record.status == "finished"
     assert record.metrics == {"before": 1.0, "during": 2.0}
@@ -367,7 +368,7 @@ def test_a_lock_held_by_another_process_is_one_line_and_loses_nothing(store: Any
     finally:
         holder.kill()
         holder.wait()
-    runs._record_owed_ends()
+    liveness.record_owed_ends()
     record = mlops.get_run("locked-out", store=store)
     assert (record.status, record.row["error"]) == ("failed", "ValueError: the block's own")
     assert (record.params, record.metrics) == ({}, {"loss": 0.5})
@@ -408,8 +409,8 @@ def test_an_emptied_or_deleted_store_is_said_not_silently_recreated(store_dir: P
     shutil.rmtree(store_dir)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        runs._beat(run)
-        runs._beat(run)
+        liveness._beat(run)
+        liveness._beat(run)
     assert [str(w.message) for w in said] == [
         f"jupyter-mlops: the store {store_dir / 'tracking.db'} was deleted while a run was "
         "recording into it"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import jupyter_mlops as mlops
-from jupyter_mlops import run as runs
+from jupyter_mlops import liveness
 from jupyter_mlops.errors import InvalidValueError, NoActiveRunError, RunNotFoundError
 from jupyter_mlops.store import Store, open_store
 
@@ -240,7 +240,7 @@ def test_interpreter_exit_ends_the_run_finished() -> None:
 
 
 def test_stale_heartbeat_from_another_host_reads_crashed(store: Store) -> None:
-    long_ago = time.time() - 10 * runs.STALE_AFTER_S
+    long_ago = time.time() - 10 * liveness.STALE_AFTER_S
     store.insert_run(
         {
             "id": "e" * 32,
@@ -287,8 +287,8 @@ def test_a_live_process_on_this_host_is_running_however_quiet(store: Store) -> N
     # the future, after a clock step back): only the process table counts on this host.
     day = 86_400.0
     for index, when in enumerate((time.time() - day, time.time() + day)):
-        row = _running_row(str(index) * 32, f"busy{index}", 1, runs._HOST, when, when)
-        row["process_start"] = runs._process_start(1)
+        row = _running_row(str(index) * 32, f"busy{index}", 1, liveness.HOST, when, when)
+        row["process_start"] = liveness.process_start(1)
         store.insert_run(row)
         assert mlops.get_run(f"busy{index}").status == "running"
 
@@ -296,9 +296,11 @@ def test_a_live_process_on_this_host_is_running_however_quiet(store: Store) -> N
 def test_a_reused_pid_does_not_keep_a_dead_run_alive(store: Store) -> None:
     newcomer = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(30)"])
     try:
-        row = _running_row("2" * 32, "reused", newcomer.pid, runs._HOST, time.time(), time.time())
+        row = _running_row(
+            "2" * 32, "reused", newcomer.pid, liveness.HOST, time.time(), time.time()
+        )
         # The pid is alive, but the process that recorded the run started at another time.
-        started = runs._process_start(newcomer.pid)
+        started = liveness.process_start(newcomer.pid)
         assert started is not None
         row["process_start"] = started - 100
         store.insert_run(row)
@@ -321,7 +323,7 @@ def test_a_heartbeat_revives_a_run_thought_crashed() -> None:
 
 def test_a_running_process_keeps_its_heartbeat_fresh() -> None:
     child = (
-        "import time, jupyter_mlops as mlops, jupyter_mlops.run as r\n"
+        "import time, jupyter_mlops as mlops, jupyter_mlops.liveness as r\n"
         "r.HEARTBEAT_S = 0.05\n"
         "run = mlops.start_run(name='beating')\n"
         "time.sleep(1.0)\n"

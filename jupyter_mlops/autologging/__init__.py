@@ -12,18 +12,16 @@ prediction or a metric the notebook did not compute itself.
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from .. import run as runs
+from ..kernel_env import read_kernel_env
 from . import patches
 
 __all__ = [
-    "ENV_AUTOLOG",
-    "ENV_SYSTEM_INTERVAL",
     "TAG",
     "autolog",
     "cell_ended",
@@ -32,10 +30,6 @@ __all__ = [
     "is_on",
 ]
 
-# Set by our launchers for the kernels they start: "1" switches autologging on, "0" keeps it
-# off; the sampler's interval in seconds ("0": no system metrics).
-ENV_AUTOLOG = "JUPYTER_MLOPS_AUTOLOG"
-ENV_SYSTEM_INTERVAL = "JUPYTER_MLOPS_SYSTEM_INTERVAL"
 # A run that autologged says so, so that its replay autologs too (and only then: a replay
 # that logged more than its original would not be the same run).
 TAG = "autolog"
@@ -70,7 +64,7 @@ def autolog(
     settings.system_interval = system_interval if system else None
     if not on:
         patches.switch.on = False
-        runs.run_hooks = None
+        runs.remove_run_listener(_listener)
         from . import system as sampler
 
         sampler.stop()
@@ -78,10 +72,10 @@ def autolog(
     patches.install(warn_once)
     patches.pending.overflow = _flush_overflow
     patches.switch.on = True
-    runs.run_hooks = _RunHooks()
+    runs.add_run_listener(_listener)
     run = runs.active_run()
     if run is not None and run.status == "running":
-        runs.run_hooks.started(run)
+        _listener.started(run)
 
 
 def is_on() -> bool:
@@ -97,12 +91,11 @@ def is_clock_metric(key: str) -> bool:
 
 def enable_from_environment() -> None:
     """In a kernel our launchers started: switch autologging on if they asked for it."""
-    if os.environ.get(ENV_AUTOLOG) != "1":
+    launched = read_kernel_env()
+    if not launched.autolog:
         return
-    interval_text = os.environ.get(ENV_SYSTEM_INTERVAL)
-    try:
-        interval = float(interval_text) if interval_text else DEFAULT_SYSTEM_INTERVAL
-    except ValueError:
+    interval = launched.system_interval
+    if interval is None:
         interval = DEFAULT_SYSTEM_INTERVAL
     autolog(system=interval > 0, system_interval=interval if interval > 0 else 1.0)
 
@@ -136,8 +129,8 @@ def _main_namespace() -> Mapping[str, Any]:
     return vars(main) if main is not None else {}
 
 
-class _RunHooks:
-    """Called by runs as they start and end (set on ``run.run_hooks`` while autolog is on)."""
+class _RunListener:
+    """Told by runs as they start and before they end, while autologging is on."""
 
     def started(self, run: runs.Run) -> None:
         """Tag the run as autologged and start the sampler."""
@@ -169,6 +162,9 @@ class _RunHooks:
             from . import system as sampler
 
             sampler.stop()
+
+
+_listener = _RunListener()
 
 
 def warn_once(exc: BaseException) -> None:

@@ -241,7 +241,7 @@ def _fit_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if depth[0] or not switch.on or runs._active is None:
+        if depth[0] or not switch.on or runs.active_run() is None:
             return original(self, *args, **kwargs)
         depth[0] = 1
         started = time.perf_counter()
@@ -266,7 +266,7 @@ def _score_wrapper(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def scored(*args: Any, **kwargs: Any) -> Any:
-            if depth[0] or not switch.on or runs._active is None:
+            if depth[0] or not switch.on or runs.active_run() is None:
                 return original(*args, **kwargs)
             depth[0] = 1
             try:

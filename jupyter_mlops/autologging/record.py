@@ -355,7 +355,7 @@ def _callee(call: ast.Call) -> str | None:
 
 
 def _log_metric(run: runs.Run, state: RunState, key: str, value: Any) -> None:
-    step = run._steps.get(key)
+    step = run.last_step(key)
     if step is not None and state.metric_steps.get(key) != step:
         return  # logged by hand: the notebook's own metric wins
     number = _number(value)
@@ -365,4 +365,6 @@ def _log_metric(run: runs.Run, state: RunState, key: str, value: Any) -> None:
         run.log_metric(key, number)
     except MlopsError:
         return
-    state.metric_steps[key] = run._steps[key]
+    logged = run.last_step(key)
+    if logged is not None:
+        state.metric_steps[key] = logged
