@@ -147,7 +147,7 @@ def reap_crashed(store: Store) -> list[str]:
             dead.append(run["id"])
     if dead and not store.read_only:
         with contextlib.suppress(StoreReadOnlyError):
-            store.mark_runs(dead, "crashed", now, "the process ended without ending the run")
+            store.mark_runs(dead, "crashed", "the process ended without ending the run")
     return dead
 
 

@@ -312,7 +312,7 @@ def test_a_reused_pid_does_not_keep_a_dead_run_alive(store: Store) -> None:
 
 def test_a_heartbeat_revives_a_run_thought_crashed() -> None:
     run = mlops.start_run(name="sleeper")
-    run.store.mark_runs([run.id], "crashed", time.time(), "silent too long")
+    run.store.mark_runs([run.id], "crashed", "silent too long")
     assert mlops.get_run("sleeper").status == "crashed"
     run.store.heartbeat(run.id, time.time())
     assert mlops.get_run("sleeper").status == "running"
