@@ -13,12 +13,10 @@ from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
-from .autologging import is_clock_metric
+from .clock_metrics import is_clock_metric
 from .environment import package_changes
 from .linearity import cell_label, looks_injected
-
-# Written by capture for a cell in which the run started: what it showed before is unknown.
-PARTIAL_OUTPUT = "partial"
+from .vocabulary import PARTIAL_OUTPUT
 
 __all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "diff_runs", "metric_close", "telling_line"]
 

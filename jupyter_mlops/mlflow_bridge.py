@@ -27,6 +27,7 @@ from typing import Any
 from .errors import InvalidValueError, MlopsError
 from .store import Store, insert_imported_run, metric_points, mlflow_links, open_store
 from .store import set_mlflow_link as _set_link
+from .vocabulary import KINDS
 
 __all__ = ["export_mlflow", "import_mlflow", "mlflow_text"]
 
@@ -501,7 +502,7 @@ def _import_run(server: _Server, store: Store, mlflow_run: Any, run_id: str) -> 
         "id": run_id,
         "name": info.run_name or tags.get("mlflow.runName") or info.run_id[:12],
         "status": _STATUS_FROM_MLFLOW.get(info.status, "finished"),
-        "kind": kind if kind in ("interactive", "replay", "sweep", "script") else "script",
+        "kind": kind if kind in KINDS else "script",
         "notebook": tags.get(TAG_PREFIX + "notebook") or tags.get("mlflow.source.name"),
         "start_time": (info.start_time or 0) / 1000,
         "end_time": info.end_time / 1000 if info.end_time else None,

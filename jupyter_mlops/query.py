@@ -7,8 +7,8 @@ An expression compares run fields with values and joins the comparisons with ``a
     (tags.team = vision or name ~ "rf-") and not kind = replay
 
 This module only parses: it turns the text into a tree of ``Comparison``, ``BoolOp`` and
-``Not`` nodes, or raises ``ExpressionError`` pointing at the offending spot. ``store.py``
-compiles the tree to parameterized SQL.
+``Not`` nodes, or raises ``ExpressionError`` pointing at the offending spot.
+``store/filters.py`` compiles the tree to parameterized SQL.
 
 Values are typed by what they are compared with:
 
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from jupyter_mlops.errors import ExpressionError
+from jupyter_mlops.vocabulary import KINDS, STATUSES
 
 __all__ = [
     "FIELDS",
@@ -63,8 +64,8 @@ _KEYWORDS = frozenset({"and", "or", "not"})
 # Run statuses and kinds are fixed (DESIGN.md); a typo in an equality would silently
 # match nothing, so it is an error instead.
 _CHOICES = {
-    "status": ("running", "finished", "failed", "killed", "crashed"),
-    "kind": ("interactive", "replay", "sweep", "script"),
+    "status": STATUSES,
+    "kind": KINDS,
 }
 _FIELD_HELP = "use name, status, notebook, kind, id, parent, sweep, tags.K, params.K, metrics.K"
 # Parentheses and `not` recurse; a bound keeps a pathological expression an ExpressionError

@@ -17,6 +17,7 @@ from .errors import InvalidValueError, ModelNotFoundError
 from .records import RunRecord, get_run
 from .store import Store, open_store
 from .validate import checked_name
+from .vocabulary import REPRODUCED
 
 __all__ = ["load_model", "model_version", "models", "register_model", "set_alias"]
 
@@ -41,8 +42,6 @@ def register_model(
     logged ``.pkl``/``.joblib``/``.skops`` file or pickled instance of a class that is not plain
     data). ``require_reproduced``
     refuses a run whose latest replay did not reproduce it (or that was never replayed)."""
-    from .verdicts import REPRODUCED
-
     name = _model_name(name)
     record = run if isinstance(run, RunRecord) else get_run(run, store=store)
     row = _model_artifact(record, artifact)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import run as runs
+from ..clock_metrics import is_clock_metric
 from ..kernel_env import read_kernel_env
 from . import patches
 
@@ -34,8 +35,6 @@ __all__ = [
 # that logged more than its original would not be the same run).
 TAG = "autolog"
 DEFAULT_SYSTEM_INTERVAL = 10.0
-SYSTEM_PREFIX = "system/"
-FIT_TIME_SUFFIX = ".fit_time"
 
 
 class _Settings:
@@ -81,12 +80,6 @@ def autolog(
 def is_on() -> bool:
     """Whether autologging is on in this process."""
     return patches.switch.on
-
-
-def is_clock_metric(key: str) -> bool:
-    """Whether an autologged metric is a clock reading (a fit time, system load), which
-    differs in every run and so is no result to compare."""
-    return key.startswith(SYSTEM_PREFIX) or key.endswith(FIT_TIME_SUFFIX)
 
 
 def enable_from_environment() -> None:

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import run as runs
+from ..clock_metrics import FIT_TIME_SUFFIX
 from ..errors import MlopsError
-from . import FIT_TIME_SUFFIX
 from .patches import Fit, Score
 
 __all__ = [
