@@ -4,7 +4,7 @@ Run ``python benchmarks/bench_views.py`` (``--json`` prints one JSON object inst
 table, ``--quick`` shrinks every size for a smoke run of a few seconds).
 
 1. The first page of the runs table (``%track runs`` in a notebook builds exactly this:
-   ``widgets.runs_view(page_size=20)`` and its widget mimebundle) over a store of 10,000 runs,
+   ``views.runs_view(page_size=20)`` and its widget mimebundle) over a store of 10,000 runs,
    newest first, sorted by a metric and filtered; against ``list_runs(limit=20)``, the bare
    read of the same page. ipywidgets is imported before timing (its one-off import is shown
    apart). Target: at most 300 ms.
@@ -100,7 +100,7 @@ def first_page(runs_count: int, repeats: int) -> dict[str, Any]:
     import ipywidgets  # noqa: F401  (its one-off import is reported apart)
 
     import_ms = (time.perf_counter() - started) * 1000
-    from jupyter_mlops import widgets
+    from jupyter_mlops import views
 
     cases = {
         "newest first": {},
@@ -110,13 +110,13 @@ def first_page(runs_count: int, repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {"runs": runs_count, "ipywidgets_import_ms": import_ms, "cases": {}}
     for label, options in cases.items():
         view_ms, bare_ms = [], []
-        widgets.runs_view(page_size=PAGE, **options)  # warm the SQLite page cache
+        views.runs_view(page_size=PAGE, **options)  # warm the SQLite page cache
         for _ in range(repeats):
             started = time.perf_counter()
             runs.list_runs(limit=PAGE, **options)
             bare_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            table = widgets.runs_view(page_size=PAGE, **options)
+            table = views.runs_view(page_size=PAGE, **options)
             table._repr_mimebundle_()
             view_ms.append((time.perf_counter() - started) * 1000)
         out["cases"][label] = {
@@ -133,7 +133,7 @@ def first_page(runs_count: int, repeats: int) -> dict[str, Any]:
 def live_overhead(calls: int, loops: int, rounds: int) -> dict[str, Any]:
     """Per-loop time of ``calls`` log_metric calls with and without a live plot following."""
     from jupyter_mlops import run as runs
-    from jupyter_mlops.widgets import LivePlot
+    from jupyter_mlops.views import LivePlot
 
     loop_s: dict[str, list[float]] = {"bare": [], "live": []}
     block_s: dict[str, list[float]] = {"bare": [], "live": []}

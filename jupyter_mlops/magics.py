@@ -13,11 +13,17 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from . import run as runs
 from .capture import quiet
 from .errors import MagicUsageError, MlopsError
-from .validate import checked_name, user_path
+from .validate import check_artifact, check_metrics, check_params, checked_name, user_path
+from .views import card as _card  # noqa: F401  (imported, it shows a run as a card)
+from .vocabulary import DATA_CONTEXTS
 
 __all__ = ["TrackMagics", "split_arguments"]
 
 _OPEN, _CLOSE = "([{", ")]}"
+# The commands a mistaken ``%track`` line is reminded of.
+_COMMANDS_LISTED = (
+    "start, params, metric, data, artifact, tag, end, status, runs, show, compare or plot"
+)
 
 
 def split_arguments(line: str) -> list[str]:
@@ -158,27 +164,25 @@ class TrackMagics(Magics):
         try:
             if cell is not None:
                 return self._whole_cell_run(line, cell)
-            words = split_arguments(line)
-            if not words:
-                raise MagicUsageError(
-                    "say what to track: start, params, metric, data, artifact, tag, end, "
-                    "status, runs, show, compare or plot (see %track?)"
-                )
-            command, args = words[0], words[1:]
-            handler: Callable[[list[str]], Any] | None = getattr(
-                self, f"_do_{command.replace('-', '_')}", None
-            )
-            if handler is None:
-                raise MagicUsageError(
-                    f"unknown command {command!r}; use start, params, metric, data, artifact, "
-                    "tag, end, status, runs, show, compare or plot"
-                )
+            handler, args = self._command(split_arguments(line))
             # What the tracker prints about itself is no part of the cell's result.
             with quiet():
                 return handler(args)
         except MlopsError as exc:
             # One line, whatever the message quotes (a pasted line may hold newlines).
             raise UsageError(f"%track: {' '.join(str(exc).splitlines())}") from None
+
+    def _command(self, words: list[str]) -> tuple[Callable[[list[str]], Any], list[str]]:
+        """The method that does a ``%track`` command, and the words it is given."""
+        if not words:
+            raise MagicUsageError(f"say what to track: {_COMMANDS_LISTED} (see %track?)")
+        command, args = words[0], words[1:]
+        handler: Callable[[list[str]], Any] | None = getattr(
+            self, f"_do_{command.replace('-', '_')}", None
+        )
+        if handler is None:
+            raise MagicUsageError(f"unknown command {command!r}; use {_COMMANDS_LISTED}")
+        return handler, args
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -266,7 +270,7 @@ class TrackMagics(Magics):
                 values[pair[0]] = self._evaluate(pair[1], f"params {pair[0]}")
             else:
                 values[word] = self._variable(word, "params")
-        self._run(lambda: runs.check_params(values)).log_params(values)
+        self._run(lambda: check_params(values)).log_params(values)
 
     def _do_metric(self, words: list[str]) -> None:
         positional, options = _options(words, {"step": False}, "metric")
@@ -280,7 +284,7 @@ class TrackMagics(Magics):
                 values[pair[0]] = self._evaluate(pair[1], f"metric {pair[0]}")
             else:
                 values[word] = self._variable(word, "metric")
-        self._run(lambda: runs.check_metrics(values, step)).log_metrics(values, step=step)
+        self._run(lambda: check_metrics(values, step)).log_metrics(values, step=step)
 
     _do_metrics = _do_metric
 
@@ -289,7 +293,7 @@ class TrackMagics(Magics):
         if not words:
             raise MagicUsageError("data: give variable names, file paths or NAME=EXPR")
         context = options.get("context", ["training"])[0]
-        if context not in runs.DATA_CONTEXTS:
+        if context not in DATA_CONTEXTS:
             raise MagicUsageError(f"data: --context is training or serving, not {context!r}")
         run = self._run()
         for word in words:
@@ -356,7 +360,7 @@ class TrackMagics(Magics):
 
         def check() -> None:
             for source, _ in sources:
-                runs.check_artifact(source)
+                check_artifact(source)
 
         run = self._run(check)
         for source, label in sources:
@@ -398,7 +402,7 @@ class TrackMagics(Magics):
             print("jupyter-mlops: no active run (start one with %track start)")
             return
         record = run.record().to_dict()
-        from .tables import format_value
+        from .text import format_value
 
         lines = [
             f"run {run.name!r} ({run.id[:12]}), running, {run.cells_recorded} cell(s) recorded",
@@ -429,13 +433,13 @@ class TrackMagics(Magics):
         where = _unquote(options["where"][0]) if "where" in options else None
         notebook = options.get("notebook", [None])[0]
         if _widgets_shown():
-            from .widgets import runs_view
+            from .views import runs_view
 
             _display(
                 runs_view(where, notebook=notebook, page_size=int(limit), replays=with_replays)
             )
             return
-        from .tables import runs_table
+        from .text import runs_table
 
         found = runs.list_runs(
             where=where, notebook=notebook, limit=int(limit), replays=with_replays
@@ -447,11 +451,11 @@ class TrackMagics(Magics):
             raise MagicUsageError("show: give one run (id, id prefix or name)")
         record = runs.get_run(_unquote(words[0]))
         if _widgets_shown():
-            from .widgets import RunView
+            from .views import RunView
 
             _display(RunView(record))
             return
-        from .tables import run_text
+        from .text import run_text
 
         print(run_text(record.to_dict(full=True)))
 
@@ -460,12 +464,12 @@ class TrackMagics(Magics):
             raise MagicUsageError("compare: give two or more runs")
         found = [runs.get_run(_unquote(w)) for w in words]
         if _widgets_shown():
-            from .widgets import CompareView
+            from .views import CompareView
 
             _display(CompareView(found))
             return
         from .compare import diff_runs
-        from .tables import diff_text
+        from .text import diff_text
 
         records = [record.to_dict(full=True) for record in found]
         print("\n\n".join(diff_text(diff_runs(records[0], other)) for other in records[1:]))
@@ -477,11 +481,11 @@ class TrackMagics(Magics):
         if key.startswith("--"):
             raise MagicUsageError(f"plot: unknown option {key} (plot KEY [RUN ...])")
         if _widgets_shown():
-            from .widgets import plot_view
+            from .views import plot_view
 
             _display(plot_view(key, refs))
             return
-        from .tables import series_text
+        from .text import series_text
 
         if refs:
             records = [runs.get_run(ref) for ref in refs]
@@ -543,7 +547,7 @@ class TrackMagics(Magics):
 
 def _widgets_shown() -> bool:
     """Whether views go out as widgets (a notebook frontend) rather than as text."""
-    from .widgets import in_notebook_frontend
+    from .views.frontend import in_notebook_frontend
 
     return in_notebook_frontend()
 

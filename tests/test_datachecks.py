@@ -411,15 +411,15 @@ def test_a_store_of_schema_4_keeps_its_datasets(tmp_path: Path) -> None:
 
 
 def test_the_run_view_has_a_data_checks_tab(trained: str) -> None:
-    from jupyter_mlops import widgets
+    from jupyter_mlops import views
 
     evil = "<img src=x onerror=alert(1)>"
     with mlops.start_run("scoring"):
         batch = loans(1_000, seed=27).rename(columns={"city": evil})
         check_data(batch, "train:train", subject="batch-27")
-    view = widgets.run_view("scoring")
+    view = views.run_view("scoring")
     assert "data checks" in view.titles
     page = view.widget.children[view.titles.index("data checks")].value
     assert "batch-27" in page and "failed" in page and "missing_column" in page
     assert "<img" not in page and "&lt;img" in page
-    assert "data checks" not in widgets.run_view(trained).titles[:5]
+    assert "data checks" not in views.run_view(trained).titles[:5]

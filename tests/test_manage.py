@@ -335,7 +335,7 @@ def test_show_text_has_series_values_and_the_full_length(store: Store) -> None:
 def test_track_runs_and_the_runs_view_count_replays_under_their_run(
     shell: Any, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from jupyter_mlops import widgets
+    from jupyter_mlops import views
 
     with runs.start_run(name="trained", store=store) as run:
         pass
@@ -346,7 +346,7 @@ def test_track_runs_and_the_runs_view_count_replays_under_their_run(
     assert "1, reproduced" in listed[2]
     shell.run_cell("%track runs --replays")
     assert len(capsys.readouterr().out.splitlines()[2:]) == 2
-    view = widgets.runs_view(store=store)
+    view = views.runs_view(store=store)
     assert view.total == 1 and "replays" in view.columns
     assert view.cell_text(view.rows[0], "replays") == "1, reproduced"
-    assert widgets.runs_view(replays=True, store=store).total == 2
+    assert views.runs_view(replays=True, store=store).total == 2

@@ -17,10 +17,22 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops import run as runs
-from jupyter_mlops import widgets
 from jupyter_mlops.errors import ExpressionError, InvalidValueError
 from jupyter_mlops.linearity import cell_marks
 from jupyter_mlops.store import open_store
+from jupyter_mlops.views import (
+    CompareView,
+    LivePlot,
+    MetricPlot,
+    RunView,
+    compare_view,
+    in_notebook_frontend,
+    plot_view,
+    run_view,
+    runs_view,
+)
+from jupyter_mlops.views.charts import LIVE_MAX_POINTS
+from jupyter_mlops.views.markup import DIFF_BACKGROUND
 
 from .conftest import PYTHON, child_env
 
@@ -67,7 +79,7 @@ def all_html(widget: Any) -> str:
 def test_runs_table_rows_columns_and_pages() -> None:
     for index in range(25):
         make_run(f"run-{index}", {"lr": index / 100}, {"acc": 0.5 + index / 100}, [1.0, 0.5])
-    table = widgets.runs_view(page_size=10)
+    table = runs_view(page_size=10)
     assert table.total == 25 and table.page_count == 3
     assert [r["name"] for r in table.rows] == [f"run-{i}" for i in range(24, 14, -1)]
     assert table.columns == [
@@ -95,7 +107,7 @@ def test_runs_table_sorts_on_the_server_side() -> None:
     for index, acc in enumerate([0.7, 0.9, 0.8]):
         make_run(f"s{index}", {"depth": 10 - index}, {"acc": acc})
     make_run("no-acc", {"depth": 1})
-    table = widgets.runs_view(page_size=10)
+    table = runs_view(page_size=10)
     table.sort_menu.value = "metrics.acc"
     assert [r["name"] for r in table.rows] == ["s1", "s2", "s0", "no-acc"]
     table.order_button.value = False  # ascending; runs without the metric stay last
@@ -113,7 +125,7 @@ def test_runs_table_filters_with_the_expression_language() -> None:
     make_run("low", {"lr": 0.1}, {"acc": 0.6})
     make_run("high", {"lr": 0.01}, {"acc": 0.95})
     make_run("broken", {"lr": 0.01}, {"acc": 0.2}, status="failed")
-    table = widgets.runs_view()
+    table = runs_view()
     table.filter_box.value = "metrics.acc > 0.9 and status = finished"
     assert [r["name"] for r in table.rows] == ["high"] and table.total == 1
     table.filter_box.value = "metrics.acc >"
@@ -122,29 +134,29 @@ def test_runs_table_filters_with_the_expression_language() -> None:
     table.filter_box.value = ""
     assert table.total == 3 and table.message.value == ""
     with pytest.raises(ExpressionError):
-        widgets.runs_view("params.lr <")
+        runs_view("params.lr <")
 
 
 def test_selecting_rows_then_compare_show_and_plot() -> None:
     for name, lr in [("a", 0.1), ("b", 0.2), ("c", 0.3)]:
         make_run(name, {"lr": lr}, {"acc": lr * 3}, [1.0, 0.6, 0.3])
-    table = widgets.runs_view()
+    table = runs_view()
     assert table.compare_button.disabled and table.show_button.disabled
     table.row_checkboxes[0].value = True
     assert table.selected == {table.rows[0]["id"]: "c"}
     assert not table.show_button.disabled and table.compare_button.disabled
     table.show_button.click()
-    assert isinstance(table.detail_view, widgets.RunView)
+    assert isinstance(table.detail_view, RunView)
     assert table.detail.children == (table.detail_view.widget,)
     table.page_checkbox.value = True
     assert len(table.selected) == 3 and not table.compare_button.disabled
     table.compare_button.click()
-    assert isinstance(table.detail_view, widgets.CompareView)
+    assert isinstance(table.detail_view, CompareView)
     assert set(table.plot_menu.options) == {"acc", "loss"}
     table.plot_menu.value = "loss"
     table.plot_button.click()
     plot = table.detail_view
-    assert isinstance(plot, widgets.MetricPlot)
+    assert isinstance(plot, MetricPlot)
     assert sorted(len(trace.y) for trace in plot.figure.data) == [3, 3, 3]
     table.row_checkboxes[1].value = False
     assert len(table.selected) == 2 and table.page_checkbox.value is False
@@ -152,7 +164,7 @@ def test_selecting_rows_then_compare_show_and_plot() -> None:
 
 def test_runs_table_displays_as_a_widget() -> None:
     make_run("shown")
-    bundle = widgets.runs_view()._repr_mimebundle_()
+    bundle = runs_view()._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
@@ -166,7 +178,7 @@ def test_run_view_tabs_and_metric_charts() -> None:
             run.log_metric("loss", value, step=step * 10)
         run.log_metric("acc", 0.875)
         run.log_data("table", [[1, 2], [3, 4]])
-    view = widgets.run_view("full")
+    view = run_view("full")
     assert view.titles[:6] == ["overview", "params", "metrics", "cells", "datasets", "environment"]
     overview = view.widget.children[0].value
     assert "finished" in overview and "team=cv" in overview
@@ -196,7 +208,7 @@ def test_run_view_cells_mark_what_ran_out_of_order(shell: Any, tmp_path: Path) -
     ]:
         shell.run_cell(source, store_history=True, cell_id=cell_id)
     run.end()
-    view = widgets.run_view("shuffled")
+    view = run_view("shuffled")
     cells = view.widget.children[view.titles.index("cells")].value
     assert "ran again" in cells and "out of order: cell 1 after cell 2" in cells
     assert "ZeroDivisionError" in cells and "y = x + 1" in cells
@@ -225,12 +237,12 @@ def test_run_view_shows_replay_verdicts() -> None:
             "start_time": time.time(),
         }
     )
-    view = widgets.run_view("original")
+    view = run_view("original")
     assert view.titles[-1] == "replay"
     text = view.widget.children[-1].value
     assert "reproduced within tolerance" in text and "acc moved by 1e-9" in text
     assert "reproduced within tolerance" in view.widget.children[0].value
-    of = widgets.run_view(replay.id)
+    of = run_view(replay.id)
     assert "replay of" in of.widget.children[of.titles.index("replay")].value
 
 
@@ -241,11 +253,11 @@ def test_compare_view_uses_the_diff_and_draws_curves_and_parallel_coordinates() 
     make_run("lr1", {"lr": 0.1, "model": "rf", "seed": 1}, {"acc": 0.7}, [1.0, 0.8])
     make_run("lr2", {"lr": 0.2, "model": "rf", "seed": 1}, {"acc": 0.8}, [1.0, 0.6, 0.4])
     make_run("lr3", {"lr": 0.3, "model": "gbm", "seed": 1}, {"acc": 0.9}, [1.0])
-    view = widgets.compare_view(["lr1", "lr2", "lr3"])
+    view = compare_view(["lr1", "lr2", "lr3"])
     assert view.titles == ["params", "metrics", "datasets", "packages", "cells", "parallel"]
     assert view.differing_params == ["lr", "model"]
     params = view.widget.children[1].children[0].value
-    assert params.count(widgets.DIFF_BACKGROUND) == 2  # lr and model, not seed
+    assert params.count(DIFF_BACKGROUND) == 2  # lr and model, not seed
     view.select("metrics")
     curves = view.curves
     assert [len(trace.y) for trace in curves.data] == [2, 3, 1]
@@ -266,7 +278,7 @@ def test_a_series_logged_again_is_drawn_as_passes_of_its_own() -> None:
             run.log_metric("loss", value, step=step)
         for step, value in enumerate([0.9, 0.4]):  # the training cell run again
             run.log_metric("loss", value, step=step)
-    plot = widgets.plot_view("loss", ["rerun"])
+    plot = plot_view("loss", ["rerun"])
     (trace,) = plot.figure.data
     assert list(trace.x) == [0, 1, 2, None, 0, 1]
     assert list(trace.y) == [1.0, 0.5, 0.25, None, 0.9, 0.4]
@@ -276,7 +288,7 @@ def test_a_series_logged_again_is_drawn_as_passes_of_its_own() -> None:
 
 def test_charts_say_they_are_loading_while_drawn() -> None:
     make_run("slow-charts", losses=[3.0, 2.0, 1.0])
-    view = widgets.run_view("slow-charts")
+    view = run_view("slow-charts")
     states: list[list[str]] = []
     view.metrics_box.observe(
         lambda change: states.append([type(c).__name__ for c in change["new"]]), names="children"
@@ -289,7 +301,7 @@ def test_charts_say_they_are_loading_while_drawn() -> None:
 def test_compare_needs_two_runs() -> None:
     make_run("alone")
     with pytest.raises(InvalidValueError, match="two or more"):
-        widgets.CompareView([mlops.get_run("alone")])
+        CompareView([mlops.get_run("alone")])
 
 
 # -- plots -----------------------------------------------------------------------------------
@@ -298,17 +310,17 @@ def test_compare_needs_two_runs() -> None:
 def test_metric_plot_of_named_runs() -> None:
     make_run("p1", losses=[3.0, 2.0, 1.0])
     make_run("p2", losses=[4.0, 1.0])
-    plot = widgets.plot_view("loss", ["p1", "p2"])
-    assert isinstance(plot, widgets.MetricPlot)
+    plot = plot_view("loss", ["p1", "p2"])
+    assert isinstance(plot, MetricPlot)
     assert [list(trace.y) for trace in plot.figure.data] == [[3.0, 2.0, 1.0], [4.0, 1.0]]
     assert plot.figure.data[0].name.startswith("p1")
     with pytest.raises(InvalidValueError, match="no metric of that name"):
-        widgets.plot_view("nope", ["p1"])
+        plot_view("nope", ["p1"])
 
 
 def test_live_plot_gains_points_as_the_run_logs() -> None:
     open_store()
-    plot = widgets.LivePlot("loss", interval=60)  # polled by hand here
+    plot = LivePlot("loss", interval=60)  # polled by hand here
     assert plot.figure.data == ()
     run = mlops.start_run(name="training")
     plot.poll()
@@ -333,7 +345,7 @@ def test_live_plot_gains_points_as_the_run_logs() -> None:
 
 def test_live_plot_follows_the_run_by_itself() -> None:
     run = mlops.start_run(name="background")
-    plot = widgets.LivePlot("loss", interval=0.05)
+    plot = LivePlot("loss", interval=0.05)
     for step in range(20):
         run.log_metric("loss", float(step))
     deadline = time.monotonic() + 10
@@ -350,8 +362,8 @@ def test_live_plot_follows_the_run_by_itself() -> None:
 
 def test_a_long_live_series_is_thinned() -> None:
     run = mlops.start_run(name="long")
-    plot = widgets.LivePlot("loss", interval=60)
-    total = widgets.LIVE_MAX_POINTS * 3 + 7
+    plot = LivePlot("loss", interval=60)
+    total = LIVE_MAX_POINTS * 3 + 7
     for step in range(total):
         run.log_metric("loss", float(step))
     run.store.flush()
@@ -361,7 +373,7 @@ def test_a_long_live_series_is_thinned() -> None:
     run.end()
     plot.poll()
     x = list(plot.figure.data[0].x)
-    assert widgets.LIVE_MAX_POINTS // 4 <= len(x) <= widgets.LIVE_MAX_POINTS + 1
+    assert LIVE_MAX_POINTS // 4 <= len(x) <= LIVE_MAX_POINTS + 1
     assert x == sorted(x) and x[0] < 100 and x[-1] == total + 99
     # Points are picked by a hash of their position, about one in n: spread, with no long gap.
     gaps = [b - a for a, b in itertools.pairwise(x)]
@@ -376,11 +388,11 @@ def test_text_from_runs_is_escaped_everywhere() -> None:
     make_run(EVIL, {"model": "<script>alert(2)</script>", EVIL: 1}, {"acc": 0.5}, [1.0, 0.5])
     make_run("plain", {"model": "rf", EVIL: 2}, {"acc": 0.6}, [1.0])
     make_run("third", {"model": "gbm", EVIL: 3}, {"acc": 0.7}, [1.0])
-    table = widgets.runs_view()
+    table = runs_view()
     views = [
         table.widget,
-        widgets.run_view(EVIL).widget,
-        widgets.compare_view([EVIL, "plain", "third"]).widget,
+        run_view(EVIL).widget,
+        compare_view([EVIL, "plain", "third"]).widget,
     ]
     pages = [all_html(view) for view in views] + [mlops.get_run(EVIL)._repr_html_()]
     for page in pages:
@@ -402,8 +414,21 @@ def test_a_bare_run_shows_as_a_card() -> None:
     assert "running" in live_card
 
 
+def test_the_card_is_drawn_once_the_views_or_the_extension_are_loaded() -> None:
+    make_run("carded", {"lr": 0.1})
+    code = (
+        "import jupyter_mlops as mlops\n"
+        "record = mlops.get_run('carded')\n"
+        "print(record._repr_html_())\n"
+        "import jupyter_mlops.magics\n"
+        "print('carded' in record._repr_html_() and 'lr' in record._repr_html_())\n"
+    )
+    shown = subprocess.check_output([PYTHON, "-c", code], env=child_env(), text=True, timeout=60)
+    assert shown.split() == ["None", "True"]
+
+
 def test_a_plain_shell_is_not_a_notebook_frontend(shell: Any) -> None:
-    assert widgets.in_notebook_frontend() is False
+    assert in_notebook_frontend() is False
 
 
 def test_plot_magic_prints_text_outside_a_notebook(
@@ -430,7 +455,9 @@ def test_plot_magic_prints_text_outside_a_notebook(
 def test_importing_the_extension_loads_no_widget_library() -> None:
     code = (
         "import sys, jupyter_mlops, jupyter_mlops.magics, jupyter_mlops.run\n"
-        "names = ('ipywidgets', 'plotly', 'jupyter_mlops.widgets')\n"
+        "names = ('ipywidgets', 'plotly', 'jupyter_mlops.views.runs_table',\n"
+        "         'jupyter_mlops.views.run_detail', 'jupyter_mlops.views.comparison',\n"
+        "         'jupyter_mlops.views.charts')\n"
         "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy)"
     )
@@ -551,10 +578,10 @@ def test_charts_without_anywidget_say_what_is_missing() -> None:
     code = (
         "import sys\n"
         "sys.modules['anywidget'] = None  # as if it were not installed\n"
-        "from jupyter_mlops import widgets\n"
+        "from jupyter_mlops import views\n"
         "from jupyter_mlops.errors import MlopsError\n"
         "try:\n"
-        "    widgets.LivePlot('loss')\n"
+        "    views.LivePlot('loss')\n"
         "except MlopsError as exc:\n"
         "    print(exc)\n"
     )
