@@ -15,10 +15,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import hashing
 from .errors import InvalidValueError
 from .store import Store
+from .validate import check_artifact, checked_name, user_path
 
-__all__ = ["LIGHTGBM", "PICKLE", "SKOPS", "TRUSTED_MODULES", "XGBOOST", "Artifact"]
+__all__ = [
+    "LIGHTGBM",
+    "PICKLE",
+    "SKOPS",
+    "TRUSTED_MODULES",
+    "XGBOOST",
+    "Artifact",
+    "store_artifact",
+]
 
 # The kinds of a stored model: which format its bytes are in.
 SKOPS = "model/skops"
@@ -27,6 +37,38 @@ LIGHTGBM = "model/lightgbm"
 PICKLE = "model/pickle"
 # Types skops may rebuild without being told: the libraries whose models it stores.
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.", "collections.")
+
+
+def store_artifact(store: Store, source: Any, name: str | None = None) -> dict[str, Any]:
+    """Put a file (a path) or a picklable object into the store's blobs by content hash; the
+    artifact's name, kind, size, source and hash."""
+    if isinstance(source, (str, Path)):
+        check_artifact(source)
+        path = user_path(source)
+        name = checked_name("artifact", name or path.name)
+        digest = hashing.hash_file(path)
+        store.put_blob(digest, path)
+        return {
+            "name": name,
+            "kind": "file",
+            "size_bytes": path.stat().st_size,
+            "source": str(path.resolve()),
+            "hash": digest,
+        }
+    label = name or type(source).__name__
+    try:
+        payload = pickle.dumps(source, protocol=5)
+    except Exception as exc:
+        raise InvalidValueError(label, f"cannot be pickled: {exc}") from exc
+    digest = hashing.hash_bytes(payload)
+    store.put_blob(digest, payload)
+    return {
+        "name": checked_name("artifact", label),
+        "kind": "pickle",
+        "size_bytes": len(payload),
+        "source": None,
+        "hash": digest,
+    }
 
 
 class Artifact:

@@ -140,19 +140,14 @@ class CellCapture:
         if started is None:
             return
         run_at_start, start_time, start_clock = started
-        duration = time.perf_counter() - start_clock
-        cpu_time = time.process_time() - self._cpu_start
+        timing = (
+            start_time,
+            time.perf_counter() - start_clock,
+            time.process_time() - self._cpu_start,
+        )
         opened = files.stop()
-        info = result.info
-        source: str = info.raw_cell or ""
-        run = runs.active_run()
-        if run is None:
-            # The cell may have ended its run (`%track end`, `%%track`): it still belongs to it.
-            last = runs.last_started_run()
-            if run_at_start is not None:
-                run = run_at_start
-            elif last is not None and last.start_time >= start_time:
-                run = last
+        source: str = result.info.raw_cell or ""
+        run = _run_of_cell(run_at_start, start_time)
         if source.startswith(INJECTED_HEADER) and self._injected(source, run):
             self._pending_params.update(literal_assignments(parse_cell(source)))
         if run is None:
@@ -164,16 +159,34 @@ class CellCapture:
         if not run.prelude_recorded:
             run.prelude_recorded = True
             self._record_prelude(run, result.execution_count)
-        error = result.error_in_exec or result.error_before_exec
         assigned = self._assigned
         if source.startswith("%%track"):
             # The whole-cell run: IPython parsed only the magic call, so read the body itself.
             body = parse_cell(source)
             assigned = assigned_names(body) if body is not None else None
-        row: dict[str, Any] = {
+        row = self._cell_row(result, seq, source, assigned, timing)
+        if autologging.is_on() and run.status == "running":
+            autologging.cell_ended(run, source, assigned, self.shell.user_ns)
+        if opened:
+            row["_opened"] = files.Opened(opened, os.getcwd(), run.store.directory)
+        # A cell in which the run started was only partly watched: its output is not known.
+        self._hand_over(run, row, partial=run_at_start is None)
+
+    def _cell_row(
+        self,
+        result: Any,
+        seq: int,
+        source: str,
+        assigned: list[str] | None,
+        timing: tuple[float, float, float],
+    ) -> dict[str, Any]:
+        """The row of a cell that ran: what it was, how long it took, what it raised and wrote."""
+        start_time, duration, cpu_time = timing
+        error = result.error_in_exec or result.error_before_exec
+        return {
             "seq": seq,
             "execution_count": result.execution_count,
-            "cell_id": getattr(info, "cell_id", None),
+            "cell_id": getattr(result.info, "cell_id", None),
             "source": source,
             "start_time": start_time,
             "duration": duration,
@@ -183,18 +196,16 @@ class CellCapture:
             "cpu_time": cpu_time,
             "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT,
         }
-        if autologging.is_on() and run.status == "running":
-            autologging.cell_ended(run, source, assigned, self.shell.user_ns)
-        if opened:
-            row["_opened"] = files.Opened(opened, os.getcwd(), run.store.directory)
+
+    def _hand_over(self, run: runs.Run, row: dict[str, Any], *, partial: bool) -> None:
+        """Give the cell's row, with what it showed, to the run's store writer."""
         self._untap_stdout()
         outputs = self._outputs
         self._outputs = []
-        # A cell in which the run started was only partly watched: its output is not known.
-        run.record_cell(row, complete=_Hashes(outputs, partial=run_at_start is None))
+        run.record_cell(row, complete=_Hashes(outputs, partial=partial))
         if run.status != "running":
             run.store.flush()  # the run ended in this cell: nothing more will flush it soon
-        if run.current_cell == seq:
+        if run.current_cell == row["seq"]:
             run.current_cell = None
         writer_error = run.store.writer_error()
         if writer_error is not None:
@@ -332,6 +343,18 @@ class CellCapture:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+def _run_of_cell(run_at_start: runs.Run | None, start_time: float) -> runs.Run | None:
+    """The run a cell that just ran belongs to: the active run, else the run that was active
+    when it started or that it started (a cell may end its run: `%track end`, `%%track`)."""
+    run = runs.active_run()
+    if run is not None:
+        return run
+    if run_at_start is not None:
+        return run_at_start
+    last = runs.last_started_run()
+    return last if last is not None and last.start_time >= start_time else None
 
 
 class _Quiet(threading.local):

@@ -10,7 +10,6 @@ what it cannot find out itself (``set_notebook_provider``, ``liveness.declare_ke
 from __future__ import annotations
 
 import os
-import pickle
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from . import hashing, profiles
+from .artifacts import store_artifact
 from .datachecks import check_serving
 from .errors import InvalidValueError, NoActiveRunError, StoreError
 from .kernel_env import read_kernel_env
@@ -269,33 +269,8 @@ class Run:
     def log_artifact(self, source: Any, name: str | None = None) -> dict[str, Any]:
         """Store a file (a path) or a picklable object by content hash under ``blobs/``."""
         self._check_running("log an artifact")
-        if isinstance(source, (str, Path)):
-            check_artifact(source)
-            path = user_path(source)
-            name = checked_name("artifact", name or path.name)
-            digest = hashing.hash_file(path)
-            self.store.put_blob(digest, path)
-            row = {
-                "name": checked_name("artifact", name or path.name),
-                "kind": "file",
-                "size_bytes": path.stat().st_size,
-                "source": str(path.resolve()),
-            }
-        else:
-            label = name or type(source).__name__
-            try:
-                payload = pickle.dumps(source, protocol=5)
-            except Exception as exc:
-                raise InvalidValueError(label, f"cannot be pickled: {exc}") from exc
-            digest = hashing.hash_bytes(payload)
-            self.store.put_blob(digest, payload)
-            row = {
-                "name": checked_name("artifact", label),
-                "kind": "pickle",
-                "size_bytes": len(payload),
-                "source": None,
-            }
-        row.update(run_id=self.id, hash=digest, cell_seq=self.current_cell, time=time.time())
+        row = store_artifact(self.store, source, name)
+        row.update(run_id=self.id, cell_seq=self.current_cell, time=time.time())
         self.store.add_artifact(row)
         return row
 
@@ -445,8 +420,7 @@ def start_run(
 ) -> Run:
     """Start a run and make it this process's active run (ending any active one first)."""
     global _active, _last_started
-    launched = read_kernel_env()
-    kind = kind or launched.kind or ("interactive" if is_kernel() else "script")
+    kind = kind or read_kernel_env().kind or ("interactive" if is_kernel() else "script")
     if kind not in KINDS:
         raise InvalidValueError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
     if name is not None:
@@ -457,27 +431,7 @@ def start_run(
     managed = _end_previous(store, tag_values)
     if managed is not None:
         return managed
-    if not notebook:
-        provider = _notebook_provider
-        notebook = launched.notebook or (provider() if provider else None)
-    notebook_ref = stored_notebook(store.directory.parent, Path(notebook)) if notebook else None
-    now = time.time()
-    row: dict[str, Any] = {
-        "id": run_id or uuid.uuid4().hex,
-        "name": name or _default_name(notebook_ref, now),
-        "status": "running",
-        "kind": kind,
-        "notebook": notebook_ref,
-        "parent_id": parent or launched.parent,
-        "sweep_id": launched.sweep,
-        "start_time": now,
-        "heartbeat": now,
-        "pid": os.getpid(),
-        "process_start": process_start(os.getpid()),
-        "host": HOST,
-        "cwd": str(Path.cwd()),
-        "kernel": launched.kernel,
-    }
+    row = _new_row(store, run_id=run_id, name=name, kind=kind, notebook=notebook, parent=parent)
     run = Run(store, row)
     notebook_path = run.notebook_path()
     if notebook_path is not None and notebook_path.is_file():
@@ -493,6 +447,40 @@ def start_run(
     for listener in list(_listeners):
         listener.started(run)
     return run
+
+
+def _new_row(
+    store: Store,
+    *,
+    run_id: str | None,
+    name: str | None,
+    kind: str,
+    notebook: str | Path | None,
+    parent: str | None,
+) -> dict[str, Any]:
+    """The row of a run starting now in this process (what a launcher said filled in)."""
+    launched = read_kernel_env()
+    if not notebook:
+        provider = _notebook_provider
+        notebook = launched.notebook or (provider() if provider else None)
+    notebook_ref = stored_notebook(store.directory.parent, Path(notebook)) if notebook else None
+    now = time.time()
+    return {
+        "id": run_id or uuid.uuid4().hex,
+        "name": name or _default_name(notebook_ref, now),
+        "status": "running",
+        "kind": kind,
+        "notebook": notebook_ref,
+        "parent_id": parent or launched.parent,
+        "sweep_id": launched.sweep,
+        "start_time": now,
+        "heartbeat": now,
+        "pid": os.getpid(),
+        "process_start": process_start(os.getpid()),
+        "host": HOST,
+        "cwd": str(Path.cwd()),
+        "kernel": launched.kernel,
+    }
 
 
 def _end_previous(store: Store, tag_values: dict[str, str]) -> Run | None:
