@@ -25,36 +25,27 @@ from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 from jupyter_mlops import run as runs
-from jupyter_mlops.cli import MAX_LIMIT, cli, json_ready
+from jupyter_mlops.cli import cli
+from jupyter_mlops.cli.options import MAX_LIMIT
 from jupyter_mlops.errors import ExpressionError
+from jupyter_mlops.jsonable import json_ready
 from jupyter_mlops.query import MAX_COMPARISONS
 from jupyter_mlops.server import api
 from jupyter_mlops.server.handlers import KERNELS_RESOURCE
 from jupyter_mlops.store import Store, open_store
 
 from .conftest import child_env
-from .test_server import API, assert_error, get_json, make_run
+from .server_fixtures import (  # noqa: F401  (server_*: the fixtures these tests use)
+    API,
+    assert_error,
+    get_json,
+    make_run,
+    server_config,
+    server_root,
+    server_store,
+)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-
-@pytest.fixture
-def jp_server_config() -> Config:
-    """The server with our extension enabled."""
-    return Config({"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True}}})
-
-
-@pytest.fixture
-def root(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The server's root folder; its store is found from it."""
-    monkeypatch.delenv("JUPYTER_MLOPS_DIR", raising=False)
-    return Path(jp_root_dir)
-
-
-@pytest.fixture
-def store(root: Path) -> Store:
-    """The store in ``<root>/.mlops``."""
-    return open_store(root / ".mlops")
 
 
 BIG = 1_000_000
