@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousRunError",
+    "ApiError",
     "ExpressionError",
     "InvalidValueError",
     "MagicUsageError",
@@ -31,9 +32,17 @@ __all__ = [
 class MlopsError(Exception):
     """Base of every error jupyter-mlops raises on purpose."""
 
+    # What the REST API answers for it: ``{"error": code, "message": ...}`` with this status.
+    # The codes are the API's stable words (openapi.yaml); a child names its own.
+    code: str = "bad_request"
+    http_status: int = 400
+
 
 class StoreNotFoundError(MlopsError):
     """No tracking store where one was looked for."""
+
+    code = "no_store"
+    http_status = 404
 
     def __init__(self, searched: str) -> None:
         self.searched = searched
@@ -46,6 +55,9 @@ class StoreNotFoundError(MlopsError):
 class RunNotFoundError(MlopsError):
     """A run reference matched no run."""
 
+    code = "run_not_found"
+    http_status = 404
+
     def __init__(self, ref: str) -> None:
         self.ref = ref
         super().__init__(
@@ -56,6 +68,9 @@ class RunNotFoundError(MlopsError):
 class ModelNotFoundError(MlopsError):
     """A registered model reference (``name``, ``name/3``, ``name@alias``) matched nothing."""
 
+    code = "not_found"
+    http_status = 404
+
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
         self.reason = reason
@@ -64,6 +79,9 @@ class ModelNotFoundError(MlopsError):
 
 class AmbiguousRunError(MlopsError):
     """A run id prefix matched more than one run."""
+
+    code = "ambiguous_run"
+    http_status = 400
 
     def __init__(self, ref: str, candidates: list[str], what: str = "run") -> None:
         self.ref = ref
@@ -77,6 +95,9 @@ class AmbiguousRunError(MlopsError):
 class NoActiveRunError(MlopsError):
     """An operation needs an active run and there is none."""
 
+    code = "bad_request"
+    http_status = 400
+
     def __init__(self, action: str) -> None:
         self.action = action
         super().__init__(f"cannot {action}: no run is active (start one with %track start)")
@@ -84,6 +105,9 @@ class NoActiveRunError(MlopsError):
 
 class InvalidValueError(MlopsError):
     """A value cannot be recorded as given (a param, metric, name or tag)."""
+
+    code = "invalid_value"
+    http_status = 400
 
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
@@ -94,6 +118,9 @@ class InvalidValueError(MlopsError):
 class UnhashableError(MlopsError):
     """An object has no content hash: its content cannot be read as bytes or pickled."""
 
+    code = "bad_request"
+    http_status = 400
+
     def __init__(self, type_name: str, reason: str) -> None:
         self.type_name = type_name
         self.reason = reason
@@ -102,6 +129,9 @@ class UnhashableError(MlopsError):
 
 class ExpressionError(MlopsError):
     """A filter expression (``--where``) is malformed; ``position`` points at the spot."""
+
+    code = "bad_expression"
+    http_status = 400
 
     def __init__(self, expression: str, position: int, reason: str) -> None:
         self.expression = expression
@@ -113,9 +143,24 @@ class ExpressionError(MlopsError):
 class MagicUsageError(MlopsError):
     """A ``%track`` line could not be understood."""
 
+    code = "bad_request"
+    http_status = 400
+
+
+class ApiError(MlopsError):
+    """A request the REST API cannot answer as asked: its status, its code, a message."""
+
+    def __init__(self, http_status: int, code: str, message: str) -> None:
+        self.http_status = http_status
+        self.code = code
+        super().__init__(message)
+
 
 class ReplayNotFoundError(MlopsError):
     """No replay has this id."""
+
+    code = "replay_not_found"
+    http_status = 404
 
     def __init__(self, replay_id: str) -> None:
         self.replay_id = replay_id
@@ -125,6 +170,9 @@ class ReplayNotFoundError(MlopsError):
 class StoreError(MlopsError):
     """The store cannot be read or written as asked; ``path`` is its file."""
 
+    code = "bad_request"
+    http_status = 400
+
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         super().__init__(message)
@@ -132,6 +180,9 @@ class StoreError(MlopsError):
 
 class StoreReadOnlyError(StoreError):
     """A write to a store opened read-only (no write permission, or a read-only mount)."""
+
+    code = "bad_request"
+    http_status = 400
 
     def __init__(self, path: str) -> None:
         super().__init__(
@@ -142,6 +193,9 @@ class StoreReadOnlyError(StoreError):
 class StoreFullError(StoreError):
     """The disk holding the store is full."""
 
+    code = "bad_request"
+    http_status = 400
+
     def __init__(self, path: str) -> None:
         super().__init__(
             path, f"the disk holding the store {path} is full: free space to record again"
@@ -150,6 +204,9 @@ class StoreFullError(StoreError):
 
 class StoreLockedError(StoreError):
     """Another process held the store's write lock for longer than a write may wait."""
+
+    code = "bad_request"
+    http_status = 400
 
     def __init__(self, path: str, waited: float) -> None:
         self.waited = waited
@@ -163,6 +220,9 @@ class StoreLockedError(StoreError):
 class StoreCorruptError(StoreError):
     """The store's file is damaged or is not a store at all."""
 
+    code = "bad_request"
+    http_status = 400
+
     def __init__(self, path: str, detail: str) -> None:
         self.detail = detail
         super().__init__(
@@ -175,6 +235,9 @@ class StoreCorruptError(StoreError):
 class StoreGoneError(StoreError):
     """The store's file was deleted, replaced or emptied under a live run."""
 
+    code = "bad_request"
+    http_status = 400
+
     def __init__(self, path: str, what: str) -> None:
         self.what = what
         super().__init__(path, f"the store {path} {what} while a run was recording into it")
@@ -182,6 +245,9 @@ class StoreGoneError(StoreError):
 
 class RunVanishedError(MlopsError):
     """A run was deleted from the store while its process was still recording."""
+
+    code = "bad_request"
+    http_status = 400
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id

@@ -16,7 +16,7 @@ from jupyter_mlops.errors import InvalidValueError
 from jupyter_mlops.store import open_store
 
 from .conftest import PYTHON, child_env
-from .test_server import jp_server_config  # noqa: F401  (the server with our extension)
+from .server_fixtures import server_config  # noqa: F401  (the server with our extension)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

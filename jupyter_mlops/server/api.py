@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import MlopsError, StoreNotFoundError
+from ..errors import ApiError, StoreNotFoundError
+from ..notebooks import notebook_file
 from ..run import RunRecord
 from ..store import Store, find_store_dir, open_store
 
@@ -27,7 +28,6 @@ __all__ = [
     "MAX_REPLAYS",
     "MAX_TAGS",
     "RUN_ID",
-    "ApiError",
     "artifact_file",
     "compare_runs",
     "delete_run",
@@ -60,15 +60,6 @@ MAX_TAGS = 1_000
 FILTER_SECONDS = 2.0
 # Replays this server has started that may run at once (each is a kernel).
 MAX_REPLAYS = 2
-
-
-class ApiError(MlopsError):
-    """A request the API cannot answer as asked: an HTTP status, an error code, a message."""
-
-    def __init__(self, status: int, error: str, message: str) -> None:
-        self.status = status
-        self.error = error
-        super().__init__(message)
 
 
 # -- the store and paths -----------------------------------------------------------------------
@@ -116,16 +107,10 @@ def lab_path(root: Path, store: Store, notebook: str | None) -> str | None:
 # A page of runs names few notebooks: resolving each once keeps the first page fast.
 @functools.lru_cache(maxsize=4096)
 def _lab_path(root: str, project: str, notebook: str) -> str | None:
-    resolved = inside_root(Path(root), _notebook_file(Path(project), notebook))
+    resolved = inside_root(Path(root), notebook_file(Path(project), notebook))
     if resolved is None:
         return None
     return resolved.relative_to(Path(root).resolve()).as_posix()
-
-
-def _notebook_file(project: Path, notebook: str) -> Path:
-    """A run's notebook as a path: stored relative to the store's project folder."""
-    stored = Path(notebook)
-    return stored if stored.is_absolute() else project / stored
 
 
 def check_run_id(run_id: str) -> str:
@@ -400,7 +385,7 @@ def start_replay(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, 
     notebook = record.row.get("notebook")
     # A replay reads the run's notebook (file mode executes it): only one inside the root.
     # Checked afresh, not through the cached lab path: a file may have become a link.
-    if notebook and inside_root(root, _notebook_file(store.directory.parent, notebook)) is None:
+    if notebook and inside_root(root, notebook_file(store.directory.parent, notebook)) is None:
         raise ApiError(
             403,
             "outside_root",

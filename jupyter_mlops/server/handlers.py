@@ -24,16 +24,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..cli import json_ready
-from ..errors import (
-    AmbiguousRunError,
-    ExpressionError,
-    InvalidValueError,
-    MlopsError,
-    ReplayNotFoundError,
-    RunNotFoundError,
-    StoreNotFoundError,
-)
+from ..errors import ApiError, MlopsError
+from ..jsonable import json_text
 from . import api
 
 __all__ = ["API_PREFIX", "AUTH_RESOURCE", "KERNELS_RESOURCE", "MlopsHandler", "route_table"]
@@ -54,26 +46,6 @@ T = TypeVar("T")
 # One worker: the store's SQLite connection is used by one thread at a time, in order. No
 # request holds it long: a filter stops after ``api.FILTER_SECONDS``, series are thinned in SQL.
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-mlops-api")
-
-
-def _error_code(exc: MlopsError) -> tuple[int, str]:
-    if isinstance(exc, api.ApiError):
-        return exc.status, exc.error
-    if isinstance(exc, StoreNotFoundError):
-        return 404, "no_store"
-    if isinstance(exc, RunNotFoundError):
-        return 404, "run_not_found"
-    if isinstance(exc, ReplayNotFoundError):
-        return 404, "replay_not_found"
-    if type(exc).__name__.endswith("NotFoundError"):
-        return 404, "not_found"
-    if isinstance(exc, ExpressionError):
-        return 400, "bad_expression"
-    if isinstance(exc, AmbiguousRunError):
-        return 400, "ambiguous_run"
-    if isinstance(exc, InvalidValueError):
-        return 400, "invalid_value"
-    return 400, "bad_request"
 
 
 class MlopsHandler(APIHandler):
@@ -105,18 +77,15 @@ class MlopsHandler(APIHandler):
 
     def finish_error(self, exc: MlopsError) -> None:
         """Write one of our errors as a one-line JSON error with its status."""
-        code, error = _error_code(exc)
-        self.set_status(code)
-        if code == 429:
+        if exc.http_status == 429:
             self.set_header("Retry-After", "10")
-        lines = str(exc).splitlines()
-        self.finish_json({"error": error, "message": lines[0] if lines else error})
+        self.finish_json_error(exc.http_status, exc.code, str(exc))
 
     def finish_json(self, data: Any) -> None:
         """Write strict JSON (non-finite numbers as "nan", "inf", "-inf")."""
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(json_ready(data), default=str, allow_nan=False))
+        self.finish(json_text(data))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors raised outside ``answer`` (refused auth, bad methods) in the same shape."""
@@ -126,9 +95,15 @@ class MlopsHandler(APIHandler):
             message = exc_info[1].log_message or message
         elif status_code >= 500:
             message = "internal error; see the server's log"
-        self.set_header("Content-Type", "application/json")
         error = "forbidden" if status_code in (401, 403) else f"http_{status_code}"
-        self.finish(json.dumps({"error": error, "message": str(message).splitlines()[0]}))
+        self.finish_json_error(status_code, error, str(message))
+
+    def finish_json_error(self, status: int, error: str, message: str) -> None:
+        """Write ``{"error": error, "message": its first line}`` with ``status``: every error
+        this API answers has this one shape."""
+        self.set_status(status)
+        lines = message.splitlines()
+        self.finish_json({"error": error, "message": lines[0] if lines else error})
 
     def query_text(self, name: str, max_length: int = MAX_TEXT) -> str | None:
         """A query argument as text, None when absent or empty, or a 400 when too long.
@@ -139,7 +114,7 @@ class MlopsHandler(APIHandler):
         if value is None:
             return None
         if len(value) > max_length:
-            raise api.ApiError(400, "invalid_value", f"{name}: longer than {max_length} characters")
+            raise ApiError(400, "invalid_value", f"{name}: longer than {max_length} characters")
         return value.strip() or None
 
     def query_list(self, name: str) -> list[str]:
@@ -154,12 +129,10 @@ class MlopsHandler(APIHandler):
         text = value.strip()
         # ASCII digits only, and few of them: int() would take "٣" or a million digits.
         if not _WHOLE_NUMBER.fullmatch(text):
-            raise api.ApiError(
-                400, "invalid_value", f"{name}: {value[:40]!r} is not a whole number"
-            )
+            raise ApiError(400, "invalid_value", f"{name}: {value[:40]!r} is not a whole number")
         number = int(text)
         if not low <= number <= high:
-            raise api.ApiError(400, "invalid_value", f"{name}: must be between {low} and {high}")
+            raise ApiError(400, "invalid_value", f"{name}: must be between {low} and {high}")
         return number
 
     def body_object(self) -> dict[str, Any]:
@@ -167,18 +140,18 @@ class MlopsHandler(APIHandler):
         if not self.request.body:
             return {}
         if len(self.request.body) > MAX_BODY_BYTES:
-            raise api.ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES:,} bytes")
+            raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES:,} bytes")
         try:
             body = json.loads(self.request.body)
         except RecursionError:
-            raise api.ApiError(400, "bad_json", "the body is nested too deeply") from None
+            raise ApiError(400, "bad_json", "the body is nested too deeply") from None
         except ValueError as exc:
-            raise api.ApiError(400, "bad_json", f"the body is not JSON: {exc}") from None
+            raise ApiError(400, "bad_json", f"the body is not JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise api.ApiError(400, "bad_json", "the body must be a JSON object")
+            raise ApiError(400, "bad_json", "the body must be a JSON object")
         field = _surrogate_field(body)
         if field is not None:
-            raise api.ApiError(
+            raise ApiError(
                 400, "invalid_value", f"{field}: text is not valid Unicode (a lone surrogate)"
             )
         return body
@@ -191,7 +164,7 @@ class MlopsHandler(APIHandler):
         """Parse request arguments; on a bad one write the 4xx and return None."""
         try:
             return parse()
-        except api.ApiError as exc:
+        except ApiError as exc:
             self.finish_error(exc)
             return None
 
