@@ -4,6 +4,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { IRunsQuery, queryString, runsQuery } from './query';
+
 /** A metric value as the API sends it: a number, or "nan" / "inf" / "-inf". */
 export type MetricValue = number | string;
 
@@ -27,7 +29,12 @@ export interface IRun {
   tags: Record<string, string>;
   metric_keys?: string[];
   /** In lists: how often the run was replayed, and its latest replay. */
-  replay_summary?: { count: number; verdict: string | null; state: string | null; run_id: string | null };
+  replay_summary?: {
+    count: number;
+    verdict: string | null;
+    state: string | null;
+    run_id: string | null;
+  };
 }
 
 /** A point of a metric's step series. */
@@ -100,7 +107,13 @@ export interface IRunDetail extends IRun {
   replays: IReplay[];
   replay_of: IReplay | null;
   /** The model versions registered from this run. */
-  registered?: Array<{ name: string; version: number; aliases: string[]; artifact: string; verdict: string | null }>;
+  registered?: Array<{
+    name: string;
+    version: number;
+    aliases: string[];
+    artifact: string;
+    verdict: string | null;
+  }>;
 }
 
 /** A page of runs. */
@@ -119,7 +132,10 @@ export interface IDiff {
   b: { id: string; name: string };
   same: boolean;
   params: Record<string, [unknown, unknown]>;
-  metrics: Record<string, { a: MetricValue | null; b: MetricValue | null; delta: MetricValue | null }>;
+  metrics: Record<
+    string,
+    { a: MetricValue | null; b: MetricValue | null; delta: MetricValue | null }
+  >;
   datasets: Record<string, [string | null, string | null]>;
   packages: Record<string, [string | null, string | null]>;
   cells: { count: [number, number]; differences: unknown[] };
@@ -129,6 +145,14 @@ export interface IDiff {
 export interface ICompare {
   runs: IRun[];
   diffs: IDiff[];
+}
+
+/** What a person can change on a run. */
+export interface IRunChange {
+  name?: string;
+  tags?: Record<string, string>;
+  remove_tags?: string[];
+  note?: string;
 }
 
 /** An error the API answered with. */
@@ -144,67 +168,69 @@ export class ApiError extends Error {
 
 const settings = ServerConnection.makeSettings();
 
+function apiUrl(...parts: string[]): string {
+  return URLExt.join(settings.baseUrl, 'jupyter-mlops', 'api', ...parts);
+}
+
+async function send(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ApiError(0, 'network', String(error));
+  }
+}
+
+/** The API's error body, `{"error": code, "message": text}`, or null if the body is not that. */
+function errorBody(text: string): { error?: string; message?: string } | null {
+  try {
+    const data: unknown = text ? JSON.parse(text) : null;
+    return data && typeof data === 'object' ? (data as { error?: string; message?: string }) : null;
+  } catch {
+    return null;
+  }
+}
+
+function failure(response: Response, text: string): ApiError {
+  const data = errorBody(text);
+  return new ApiError(
+    response.status,
+    data?.error || `http_${response.status}`,
+    data?.message || response.statusText
+  );
+}
+
 /** Call the API; JSON in, JSON out, errors as ApiError with the server's one-line message. */
 export async function requestAPI<T>(
   path: string,
   init: RequestInit = {},
   query: Record<string, string | undefined> = {}
 ): Promise<T> {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== '') {
-      params.set(key, value);
-    }
-  }
-  const search = params.toString();
-  const url =
-    URLExt.join(settings.baseUrl, 'jupyter-mlops', 'api', path) + (search ? `?${search}` : '');
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    throw new ApiError(0, 'network', String(error));
-  }
+  const search = queryString(query);
+  const response = await send(apiUrl(path) + (search ? `?${search}` : ''), init);
   const text = await response.text();
-  let data: any = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
   if (!response.ok) {
-    throw new ApiError(
-      response.status,
-      (data && data.error) || `http_${response.status}`,
-      (data && data.message) || response.statusText
-    );
+    throw failure(response, text);
   }
-  return data as T;
+  try {
+    return (text ? JSON.parse(text) : null) as T;
+  } catch {
+    return null as T;
+  }
 }
 
 /** The API's calls, one function each. */
 export const api = {
-  runs(query: {
-    notebook?: string;
-    where?: string;
-    status?: string;
-    limit?: number;
-    offset?: number;
-    replays?: boolean;
-  }): Promise<IRunsPage> {
-    return requestAPI<IRunsPage>('runs', {}, {
-      notebook: query.notebook,
-      where: query.where,
-      status: query.status,
-      replays: query.replays === undefined ? undefined : query.replays ? '1' : '0',
-      limit: query.limit !== undefined ? String(query.limit) : undefined,
-      offset: query.offset !== undefined ? String(query.offset) : undefined
-    });
+  runs(query: IRunsQuery): Promise<IRunsPage> {
+    return requestAPI<IRunsPage>('runs', {}, runsQuery(query));
   },
   run(id: string): Promise<IRunDetail> {
     return requestAPI<IRunDetail>(`runs/${encodeURIComponent(id)}`);
   },
-  metric(id: string, key: string, maxPoints = 1000): Promise<{ points: IMetricPoint[]; length: number }> {
+  metric(
+    id: string,
+    key: string,
+    maxPoints = 1000
+  ): Promise<{ points: IMetricPoint[]; length: number }> {
     return requestAPI(
       `runs/${encodeURIComponent(id)}/metrics/${encodeURIComponent(key)}`,
       {},
@@ -214,10 +240,7 @@ export const api = {
   compare(ids: string[]): Promise<ICompare> {
     return requestAPI<ICompare>('compare', {}, { ids: ids.join(',') });
   },
-  update(
-    id: string,
-    body: { name?: string; tags?: Record<string, string>; remove_tags?: string[]; note?: string }
-  ): Promise<IRun> {
+  update(id: string, body: IRunChange): Promise<IRun> {
     return requestAPI<IRun>(`runs/${encodeURIComponent(id)}`, {
       method: 'PATCH',
       body: JSON.stringify(body)
@@ -237,27 +260,10 @@ export const api = {
   },
   /** An artifact's stored bytes, fetched with the page's credentials. */
   async artifact(id: string, name: string): Promise<Blob> {
-    const url = URLExt.join(
-      settings.baseUrl, 'jupyter-mlops', 'api', 'runs', encodeURIComponent(id), 'artifacts', encodeURIComponent(name)
-    );
-    let response: Response;
-    try {
-      response = await ServerConnection.makeRequest(url, {}, settings);
-    } catch (error) {
-      throw new ApiError(0, 'network', String(error));
-    }
+    const url = apiUrl('runs', encodeURIComponent(id), 'artifacts', encodeURIComponent(name));
+    const response = await send(url, {});
     if (!response.ok) {
-      let data: any = null;
-      try {
-        data = await response.json();
-      } catch {
-        data = null;
-      }
-      throw new ApiError(
-        response.status,
-        (data && data.error) || `http_${response.status}`,
-        (data && data.message) || response.statusText
-      );
+      throw failure(response, await response.text());
     }
     return response.blob();
   }

@@ -2,7 +2,7 @@
  * Metric charts with plotly.js, loaded on first use so the sidebar's first render stays light.
  * Colors come from JupyterLab's theme variables, so charts follow the light and dark themes.
  */
-import { IMetricPoint, MetricValue } from './api';
+import type { IMetricPoint, MetricValue } from './api';
 import { h } from './dom';
 
 type PlotlyModule = typeof import('plotly.js-basic-dist-min').default;

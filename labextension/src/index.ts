@@ -2,30 +2,23 @@
  * The jupyter-mlops JupyterLab extension: a sidebar of tracked runs, their detail, comparison
  * and replay, and commands for all of it in the command palette.
  */
-import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { addCommands } from './commands';
 import { CompareView } from './compare';
 import { RunDetailView } from './detail';
 import { RunsSidebar } from './sidebar';
 
-const CATEGORY = 'Experiment Runs';
-
-/** The command ids (stable: docs and tests use them). */
-export namespace CommandIDs {
-  export const openSidebar = 'jupyter-mlops:open-sidebar';
-  export const refresh = 'jupyter-mlops:refresh';
-  export const showThisNotebook = 'jupyter-mlops:show-notebook-runs';
-  export const showAll = 'jupyter-mlops:show-all-runs';
-  export const search = 'jupyter-mlops:search';
-  export const compareSelected = 'jupyter-mlops:compare-selected';
-  export const showRun = 'jupyter-mlops:show-run';
-  export const compare = 'jupyter-mlops:compare';
-  export const replay = 'jupyter-mlops:replay-run';
-}
+export { CommandIDs } from './commands';
 
 const runsIcon = new LabIcon({
   name: 'jupyter-mlops:runs',
@@ -56,6 +49,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(sidebar, sidebar.id);
     }
 
+    // One view a run or a set of compared runs: asking again brings the open one forward.
     const views = new Map<string, Widget>();
     const showInMain = (key: string, make: () => Widget): Widget => {
       let view = views.get(key);
@@ -69,12 +63,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return view;
     };
     const showRun = (id: string): RunDetailView =>
-      showInMain(`run:${id}`, () =>
-        new RunDetailView(id, {
-          openRun: showRun,
-          openNotebook: path => void app.commands.execute('docmanager:open', { path }),
-          changed: () => void sidebar.refresh()
-        })
+      showInMain(
+        `run:${id}`,
+        () =>
+          new RunDetailView(id, {
+            openRun: showRun,
+            openNotebook: path => void app.commands.execute('docmanager:open', { path }),
+            changed: () => void sidebar.refresh()
+          })
       ) as RunDetailView;
     const compare = (ids: string[]): void => {
       showInMain(`compare:${ids.join(',')}`, () => new CompareView(ids, showRun));
@@ -96,86 +92,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       sidebar.scope = 'all';
     }
 
-    const { commands } = app;
-    commands.addCommand(CommandIDs.openSidebar, {
-      label: 'Show Experiment Runs',
-      caption: 'Open the runs sidebar',
-      icon: runsIcon,
-      execute: () => labShell.activateById(sidebar.id)
-    });
-    commands.addCommand(CommandIDs.refresh, {
-      label: 'Refresh Experiment Runs',
-      execute: () => sidebar.refresh()
-    });
-    commands.addCommand(CommandIDs.showThisNotebook, {
-      label: 'Show Runs of This Notebook',
-      isToggled: () => sidebar.scope === 'notebook',
-      execute: () => {
-        sidebar.scope = 'notebook';
-        labShell.activateById(sidebar.id);
-      }
-    });
-    commands.addCommand(CommandIDs.showAll, {
-      label: 'Show All Runs',
-      isToggled: () => sidebar.scope === 'all',
-      execute: () => {
-        sidebar.scope = 'all';
-        labShell.activateById(sidebar.id);
-      }
-    });
-    commands.addCommand(CommandIDs.search, {
-      label: 'Filter Experiment Runs…',
-      execute: () => {
-        labShell.activateById(sidebar.id);
-        sidebar.focusSearch();
-      }
-    });
-    commands.addCommand(CommandIDs.compareSelected, {
-      label: 'Compare Selected Runs',
-      isEnabled: () => sidebar.selected.length >= 2,
-      execute: () => compare(sidebar.selected)
-    });
-    commands.addCommand(CommandIDs.showRun, {
-      label: args => (args.id ? `Show Run ${String(args.id).slice(0, 8)}` : 'Show Run'),
-      execute: args => {
-        if (typeof args.id === 'string') {
-          showRun(args.id);
-        }
-      }
-    });
-    commands.addCommand(CommandIDs.compare, {
-      label: 'Compare Runs',
-      execute: args => {
-        if (Array.isArray(args.ids)) {
-          compare(args.ids.map(String));
-        }
-      }
-    });
-    commands.addCommand(CommandIDs.replay, {
-      label: 'Replay the Run in Focus',
-      isEnabled: () => labShell.currentWidget instanceof RunDetailView || typeof app.commands !== 'undefined',
-      execute: args => {
-        const current = labShell.currentWidget;
-        const view =
-          typeof args.id === 'string' ? showRun(args.id) : current instanceof RunDetailView ? current : null;
-        if (view) {
-          return view.replay();
-        }
-      }
-    });
-    if (palette) {
-      for (const command of [
-        CommandIDs.openSidebar,
-        CommandIDs.refresh,
-        CommandIDs.showThisNotebook,
-        CommandIDs.showAll,
-        CommandIDs.search,
-        CommandIDs.compareSelected,
-        CommandIDs.replay
-      ]) {
-        palette.addItem({ command, category: CATEGORY });
-      }
-    }
+    addCommands({ app, labShell, sidebar, icon: runsIcon, showRun, compare }, palette);
   }
 };
 

@@ -1,8 +1,12 @@
 declare module 'plotly.js-basic-dist-min' {
   const Plotly: {
-    newPlot(element: HTMLElement, data: unknown[], layout: unknown, config: unknown): Promise<unknown>;
+    newPlot(
+      element: HTMLElement,
+      data: unknown[],
+      layout: unknown,
+      config: unknown
+    ): Promise<unknown>;
     purge(element: HTMLElement): void;
-    Plots: { resize(element: HTMLElement): void };
   };
   export default Plotly;
 }

@@ -3,33 +3,21 @@
  * badges, a filter box using the `where` language, and a selection for comparing runs.
  * It polls while it is visible, so new runs and status changes show up by themselves.
  */
-import { Signal, ISignal } from '@lumino/signaling';
+import { Debouncer, Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { ApiError, IRun, IRunsPage, api } from './api';
-import { verdictBadge } from './detail';
-import { append, clear, h, show, statusBadge, when } from './dom';
-
-/** Which runs the list shows. */
-export type Scope = 'notebook' | 'all';
+import { append, clear, h } from './dom';
+import { pageCount } from './format';
+import { Scope, emptyText, runRow, scopeNote, selectionNote } from './runList';
 
 const PAGE = 50;
+const MAX_LIMIT = 500;
 const POLL_MS = 2000;
 const FILTER_DELAY_MS = 350;
 
 /** The runs sidebar. */
-/** A name as text with line-break chances after `,` `[` `/` (sweep points' names). */
-function breakable(name: string): Node[] {
-  const parts: Node[] = [];
-  for (const piece of name.split(/(?<=[,[/])/)) {
-    if (parts.length) {
-      parts.push(document.createElement('wbr'));
-    }
-    parts.push(document.createTextNode(piece));
-  }
-  return parts;
-}
-
 export class RunsSidebar extends Widget {
   constructor() {
     super();
@@ -39,15 +27,25 @@ export class RunsSidebar extends Widget {
 
     this._scopeSelect = h(
       'select',
-      { className: 'jp-mlops-scope', 'aria-label': 'Which runs to show', onchange: () => this._onScopeChange() },
+      {
+        className: 'jp-mlops-scope',
+        'aria-label': 'Which runs to show',
+        onchange: () => this._reload()
+      },
       h('option', { value: 'notebook' }, 'This notebook'),
       h('option', { value: 'all' }, 'All runs')
     );
     this._statusSelect = h(
       'select',
-      { className: 'jp-mlops-status-filter', 'aria-label': 'Status', onchange: () => this._reload() },
+      {
+        className: 'jp-mlops-status-filter',
+        'aria-label': 'Status',
+        onchange: () => this._reload()
+      },
       h('option', { value: '' }, 'Any status'),
-      ...['running', 'finished', 'failed', 'crashed', 'killed'].map(status => h('option', { value: status }, status))
+      ...['running', 'finished', 'failed', 'crashed', 'killed'].map(status =>
+        h('option', { value: status }, status)
+      )
     );
     this._replaysToggle = h('input', {
       type: 'checkbox',
@@ -60,7 +58,7 @@ export class RunsSidebar extends Widget {
       placeholder: 'Filter: metrics.acc > 0.9 and status = finished',
       'aria-label': 'Filter runs with an expression',
       spellcheck: 'false',
-      oninput: () => this._onSearchInput(),
+      oninput: () => void this._filterDebouncer.invoke(),
       onkeydown: (event: Event) => {
         const key = (event as KeyboardEvent).key;
         if (key === 'Enter') {
@@ -78,10 +76,14 @@ export class RunsSidebar extends Widget {
     this._scopeNote = h('div', { className: 'jp-mlops-scope-note', 'aria-live': 'polite' });
     this._compareButton = h(
       'button',
-      { className: 'jp-mlops-button jp-mod-accept', disabled: true, onclick: () => this._requestCompare() },
+      {
+        className: 'jp-mlops-button jp-mod-accept',
+        disabled: true,
+        onclick: () => this._requestCompare()
+      },
       'Compare'
     );
-    this._selectionNote = h('span', { className: 'jp-mlops-selection-note' }, 'Select two or more runs to compare');
+    this._selectionNote = h('span', { className: 'jp-mlops-selection-note' }, selectionNote(0));
     this._list = h('ul', {
       className: 'jp-mlops-runlist',
       'aria-label': 'Runs, newest first',
@@ -93,6 +95,15 @@ export class RunsSidebar extends Widget {
       'Show more'
     );
     this._count = h('span', { className: 'jp-mlops-count' });
+    this._poll = new Poll({
+      name: 'jupyter-mlops:runs',
+      auto: false,
+      factory: () => this.refresh(),
+      frequency: { interval: POLL_MS, backoff: false },
+      // Nothing is asked while the sidebar or the browser tab is out of sight.
+      standby: () => !this.isVisible || document.visibilityState !== 'visible'
+    });
+    this._filterDebouncer = new Debouncer(() => this._reload(), FILTER_DELAY_MS);
 
     append(
       this.node,
@@ -121,7 +132,10 @@ export class RunsSidebar extends Widget {
           this._statusSelect,
           h(
             'label',
-            { className: 'jp-mlops-replays-label', title: 'List replays as runs of their own (else counted under their run)' },
+            {
+              className: 'jp-mlops-replays-label',
+              title: 'List replays as runs of their own (else counted under their run)'
+            },
             this._replaysToggle,
             'Show replays'
           )
@@ -158,7 +172,7 @@ export class RunsSidebar extends Widget {
 
   set scope(value: Scope) {
     this._scopeSelect.value = value;
-    this._onScopeChange();
+    this._reload();
   }
 
   /** The notebook in focus (a path under the server's root), or null. */
@@ -200,82 +214,39 @@ export class RunsSidebar extends Widget {
     if (request !== this._request) {
       return; // a newer request is on its way
     }
-    this._lastCostMs = performance.now() - started;
+    this._paceByCost(performance.now() - started);
     this._showError(null);
     this._render(page, notebook);
   }
 
-  /** Deselect every run. */
-  clearSelection(): void {
-    this._selected.clear();
-    this._list.querySelectorAll('input[type=checkbox]').forEach(box => ((box as HTMLInputElement).checked = false));
-    this._updateSelection();
-  }
-
   protected onAfterShow(): void {
-    void this.refresh();
-    this._startPolling();
+    void this._poll.refresh();
   }
 
   protected onAfterAttach(): void {
     if (this.isVisible) {
-      void this.refresh();
-      this._startPolling();
+      void this._poll.refresh();
     }
   }
 
   protected onBeforeHide(): void {
-    this._stopPolling();
+    void this._poll.stop();
   }
 
   protected onBeforeDetach(): void {
-    this._stopPolling();
+    void this._poll.stop();
   }
 
   dispose(): void {
-    this._stopPolling();
+    this._poll.dispose();
+    this._filterDebouncer.dispose();
     super.dispose();
   }
 
-  private _startPolling(): void {
-    if (this._timer !== null) {
-      return;
-    }
-    // A costly filter over a large store is asked again less often than a cheap list.
-    const delay = Math.max(POLL_MS, 5 * this._lastCostMs);
-    const handle = window.setTimeout(async () => {
-      if (this.isVisible && document.visibilityState === 'visible') {
-        await this.refresh();
-      }
-      if (this._timer === handle) {
-        this._timer = null;
-        if (this.isVisible) {
-          this._startPolling();
-        }
-      }
-    }, delay);
-    this._timer = handle;
-  }
-
-  private _stopPolling(): void {
-    if (this._timer !== null) {
-      window.clearTimeout(this._timer);
-      this._timer = null;
-    }
-  }
-
-  private _onScopeChange(): void {
-    this._reload();
-  }
-
-  private _onSearchInput(): void {
-    if (this._searchTimer !== null) {
-      window.clearTimeout(this._searchTimer);
-    }
-    this._searchTimer = window.setTimeout(() => {
-      this._searchTimer = null;
-      this._reload();
-    }, FILTER_DELAY_MS);
+  /** A costly filter over a large store is asked again less often than a cheap list. */
+  private _paceByCost(costMs: number): void {
+    const interval = Math.max(POLL_MS, 5 * costMs);
+    this._poll.frequency = { interval, backoff: false, max: interval };
   }
 
   private _reload(): void {
@@ -285,7 +256,7 @@ export class RunsSidebar extends Widget {
   }
 
   private _loadMore(): void {
-    this._limit = Math.min(this._limit + PAGE, 500);
+    this._limit = Math.min(this._limit + PAGE, MAX_LIMIT);
     void this.refresh();
   }
 
@@ -329,36 +300,50 @@ export class RunsSidebar extends Widget {
       const message = error instanceof ApiError ? error.message : String(error);
       append(this._error, message);
     }
-    this._search.classList.toggle('jp-mlops-invalid', error instanceof ApiError && error.code === 'bad_expression');
+    this._search.classList.toggle(
+      'jp-mlops-invalid',
+      error instanceof ApiError && error.code === 'bad_expression'
+    );
   }
 
   private _render(page: IRunsPage, notebook: string | null): void {
     const signature = JSON.stringify([
       notebook,
       page.total,
-      page.runs.map(run => [run.id, run.name, run.status, run.end_time, run.linear, run.metrics, run.tags, run.replay_summary])
+      page.runs.map(run => [
+        run.id,
+        run.name,
+        run.status,
+        run.end_time,
+        run.linear,
+        run.metrics,
+        run.tags,
+        run.replay_summary
+      ])
     ]);
-    this._updateScopeNote(page, notebook);
+    this._updateScopeNote(notebook);
     if (signature === this._signature) {
       return; // nothing changed: keep the DOM (and the keyboard focus) as it is
     }
     this._signature = signature;
-    const focusedId = (document.activeElement?.closest('.jp-mlops-run') as HTMLElement | null)?.dataset.runId;
-    const rows = page.runs.map(run => this._row(run));
+    const focusedId = (document.activeElement?.closest('.jp-mlops-run') as HTMLElement | null)
+      ?.dataset.runId;
+    const rows = page.runs.map(run =>
+      runRow(run, this.scope, this._selected.has(run.id), {
+        open: opened => this._runOpened.emit(opened),
+        select: (selected, on) => this._select(selected.id, on)
+      })
+    );
     this._list.replaceChildren(...rows);
     if (page.runs.length === 0) {
-      this._list.appendChild(
-        h(
-          'li',
-          { className: 'jp-mlops-empty' },
-          page.store === null
-            ? 'No runs yet: start one in a notebook with %load_ext jupyter_mlops and %track start.'
-            : 'No runs match.'
-        )
-      );
+      this._list.appendChild(h('li', { className: 'jp-mlops-empty' }, emptyText(page.store)));
     }
     if (focusedId) {
-      (this._list.querySelector(`[data-run-id="${CSS.escape(focusedId)}"] .jp-mlops-run-open`) as HTMLElement | null)?.focus();
+      (
+        this._list.querySelector(
+          `[data-run-id="${CSS.escape(focusedId)}"] .jp-mlops-run-open`
+        ) as HTMLElement | null
+      )?.focus();
     }
     const visible = new Set(page.runs.map(run => run.id));
     for (const id of [...this._selected]) {
@@ -367,8 +352,9 @@ export class RunsSidebar extends Widget {
       }
     }
     this._updateSelection();
-    this._count.textContent = `${page.runs.length.toLocaleString()} of ${page.total.toLocaleString()}${page.total_capped ? '+' : ''}`;
-    this._more.hidden = (page.runs.length >= page.total && !page.total_capped) || this._limit >= 500;
+    this._count.textContent = pageCount(page.runs.length, page.total, page.total_capped);
+    this._more.hidden =
+      (page.runs.length >= page.total && !page.total_capped) || this._limit >= MAX_LIMIT;
     this._list.dataset.loaded = 'true';
     if (!this._firstRendered) {
       this._firstRendered = true;
@@ -376,83 +362,27 @@ export class RunsSidebar extends Widget {
     }
   }
 
-  private _updateScopeNote(page: IRunsPage, notebook: string | null): void {
-    let text = '';
-    if (this.scope === 'notebook') {
-      text = notebook ? `Runs of ${notebook}` : 'No notebook in focus: showing all runs';
-    }
+  private _updateScopeNote(notebook: string | null): void {
+    const text = scopeNote(this.scope, notebook);
     if (this._scopeNote.textContent !== text) {
       this._scopeNote.textContent = text;
     }
   }
 
-  private _row(run: IRun): HTMLElement {
-    const checkbox = h('input', {
-      type: 'checkbox',
-      className: 'jp-mlops-select',
-      'aria-label': `Select run ${run.name} for comparison`,
-      onchange: () => {
-        if (checkbox.checked) {
-          this._selected.add(run.id);
-        } else {
-          this._selected.delete(run.id);
-        }
-        this._updateSelection();
-      }
-    });
-    checkbox.checked = this._selected.has(run.id);
-    const metrics = Object.entries(run.metrics).slice(0, 3).map(([key, value]) => `${key} ${show(value)}`);
-    const open = h(
-      'button',
-      {
-        className: 'jp-mlops-run-open',
-        title: `Show run ${run.name}`,
-        onclick: () => this._runOpened.emit(run)
-      },
-      h('span', { className: 'jp-mlops-run-name' }, ...breakable(run.name)),
-      h(
-        'span',
-        { className: 'jp-mlops-run-meta' },
-        [when(run.start_time), this.scope === 'all' && run.notebook ? run.notebook : null, ...metrics]
-          .filter(Boolean)
-          .join(' · ')
-      )
-    );
-    const replayed = run.replay_summary && run.replay_summary.count ? run.replay_summary : null;
-    let replays: HTMLElement | null = null;
-    if (replayed) {
-      replays = verdictBadge(replayed.verdict, replayed.state ?? '');
-      replays.classList.add('jp-mlops-replays');
-      replays.textContent = `↻${replayed.count} ${replays.textContent}`;
-      replays.title = `Replayed ${replayed.count} time${replayed.count === 1 ? '' : 's'}; the latest: ${replayed.verdict ?? replayed.state}`;
+  private _select(id: string, selected: boolean): void {
+    if (selected) {
+      this._selected.add(id);
+    } else {
+      this._selected.delete(id);
     }
-    const kind =
-      run.kind !== 'interactive'
-        ? h('span', { className: 'jp-mlops-badge jp-mlops-kind-badge', title: `A ${run.kind} run` }, run.kind)
-        : null;
-    const linear =
-      run.linear === false
-        ? h(
-            'span',
-            { className: 'jp-mlops-badge jp-mlops-linear-no', title: (run.linear_reasons ?? []).join('; ') || 'Cells did not run top to bottom once each' },
-            'non-linear'
-          )
-        : null;
-    return h(
-      'li',
-      { className: 'jp-mlops-run', 'data-run-id': run.id, 'data-status': run.status, 'data-kind': run.kind },
-      checkbox,
-      open,
-      h('span', { className: 'jp-mlops-run-badges' }, statusBadge(run.status), kind, linear, replays)
-    );
+    this._updateSelection();
   }
 
   private _updateSelection(): void {
     const count = this._selected.size;
     this._compareButton.disabled = count < 2;
     this._compareButton.textContent = count >= 2 ? `Compare ${count}` : 'Compare';
-    this._selectionNote.textContent =
-      count === 0 ? 'Select two or more runs to compare' : `${count} selected`;
+    this._selectionNote.textContent = selectionNote(count);
   }
 
   private _scopeSelect: HTMLSelectElement;
@@ -470,9 +400,8 @@ export class RunsSidebar extends Widget {
   private _limit = PAGE;
   private _request = 0;
   private _signature = '';
-  private _timer: number | null = null;
-  private _lastCostMs = 0;
-  private _searchTimer: number | null = null;
+  private _poll: Poll;
+  private _filterDebouncer: Debouncer;
   private _firstRendered = false;
   private _selected = new Set<string>();
   private _runOpened = new Signal<this, IRun>(this);
