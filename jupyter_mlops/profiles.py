@@ -23,7 +23,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from .errors import InvalidValueError
-from .hashing import _directory_entries, _family, _type_name, content_hash
+from .hashing import content_hash
+from .hashing.data_types import family_of, type_name
+from .hashing.paths import directory_entries
+from .jsonable import json_float
 
 __all__ = ["HISTOGRAM_BINS", "QUANTILES", "TOP_CATEGORIES", "DataInfo", "describe", "profile"]
 
@@ -79,7 +82,7 @@ def describe(obj: object, *, reference: Mapping[str, Any] | None = None) -> Data
     if isinstance(obj, PurePath):
         return _describe_path(Path(obj), reference)
     digest = content_hash(obj)
-    family = _family(obj)
+    family = family_of(obj)
     if family is not None:
         kind, shape, schema, size = _tabular_facts(obj, family)
         prof = profile(obj, reference=reference) if _profilable(obj, family) else None
@@ -94,10 +97,10 @@ def describe(obj: object, *, reference: Mapping[str, Any] | None = None) -> Data
 def profile(obj: object, *, reference: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return per-column statistics of tabular data (``reference``: a profile whose bins and
     categories to count on)."""
-    family = _family(obj)
+    family = family_of(obj)
     if family is None or not _profilable(obj, family):
         raise InvalidValueError(
-            _type_name(obj),
+            type_name(obj),
             "only a frame, series, table or 1-/2-D array can be profiled",
         )
     rows, columns = _columns(obj, family)
@@ -167,7 +170,7 @@ def read_table(path: Path) -> Any:
 def _describe_path(path: Path, reference: Mapping[str, Any] | None = None) -> DataInfo:
     digest = content_hash(path)
     if path.is_dir():
-        size = sum((path / rel).stat().st_size for rel, k in _directory_entries(path) if k == "f")
+        size = sum((path / rel).stat().st_size for rel, k in directory_entries(path) if k == "f")
         return DataInfo("directory", digest, path=str(path), size_bytes=size)
     size = path.stat().st_size
     table = read_table(path)
@@ -607,11 +610,7 @@ def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
+        return json_float(value, nan=None)
     if isinstance(value, str):
         return value if len(value) <= _MAX_PROFILE_TEXT else value[: _MAX_PROFILE_TEXT - 1] + "…"
     if isinstance(value, (bytes, bytearray)):

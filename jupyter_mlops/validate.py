@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError
+from .jsonable import json_float
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -159,7 +159,7 @@ def _jsonable(key: str, value: Any, inside: set[int]) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return json_float(value)
     if isinstance(value, (list, tuple, set, frozenset, Mapping)):
         if id(value) in inside:
             raise InvalidValueError(key, f"the {type(value).__name__} contains itself")

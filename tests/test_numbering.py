@@ -13,7 +13,8 @@ import pytest
 import jupyter_mlops as mlops
 from jupyter_mlops.gate import check
 from jupyter_mlops.replays import replay
-from jupyter_mlops.sweeps import sweep, sweep_table
+from jupyter_mlops.sweeps import sweep
+from jupyter_mlops.text import sweep_table
 
 from .conftest import PYTHON, child_env
 from .test_kernels import copy_fixture, execute, kernel  # noqa: F401 - the kernel fixture
