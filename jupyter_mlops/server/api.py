@@ -17,13 +17,13 @@ from typing import Any
 
 from ..errors import ApiError, StoreNotFoundError
 from ..notebooks import notebook_file
-from ..run import RunRecord
+from ..records import RunRecord
 from ..store import Store, find_store_dir, open_store
+from ..vocabulary import MAX_PAGE
 
 __all__ = [
     "MAX_COMPARE",
     "MAX_OFFSET",
-    "MAX_PAGE",
     "MAX_POINTS",
     "MAX_REPLAYS",
     "MAX_TAGS",
@@ -43,7 +43,6 @@ __all__ = [
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 REPLAY_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 DEFAULT_PAGE = 50
-MAX_PAGE = 500
 # Far beyond any store, far below SQLite's 64-bit integers.
 MAX_OFFSET = 1_000_000_000
 MAX_COMPARE = 10
@@ -141,27 +140,19 @@ def runs_page(
 ) -> dict[str, Any]:
     """A page of runs newest first, with the total; no store yet is an empty list. With
     ``replays`` false, replay runs are left out (each run carries its ``replay_summary``)."""
-    from ..run import count_runs, list_runs
-
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(400, "invalid_value", f"limit: must be between 1 and {MAX_PAGE}")
     if not 0 <= offset <= MAX_OFFSET:
         raise ApiError(400, "invalid_value", f"offset: must be between 0 and {MAX_OFFSET}")
     notebook_path = contained_path(root, notebook, "notebook") if notebook else None
+    page = {"limit": limit, "offset": offset}
     store = _store_or_none(root)
     if store is None:
         if where:  # a bad expression is still an error, with or without runs to filter
             from ..query import parse_expression
 
             parse_expression(where)
-        return {
-            "runs": [],
-            "total": 0,
-            "total_capped": False,
-            "limit": limit,
-            "offset": offset,
-            "store": None,
-        }
+        return {"runs": [], "total": 0, "total_capped": False, **page, "store": None}
     filters: dict[str, Any] = {
         "where": where,
         "notebook": notebook_path,
@@ -169,6 +160,23 @@ def runs_page(
         "kinds": kinds,
         "replays": replays,
     }
+    runs, total, capped = _filtered_runs(store, filters, limit, offset)
+    return {
+        "runs": [_with_lab_path(root, store, run) for run in runs],
+        "total": total,
+        "total_capped": capped,
+        **page,
+        "store": str(store.directory),
+    }
+
+
+def _filtered_runs(
+    store: Store, filters: dict[str, Any], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """A page of the runs ``filters`` select, their total, and whether the total stopped at
+    ``COUNT_CAP``; a filter that takes over ``FILTER_SECONDS`` is a 400."""
+    from ..records import count_runs, list_runs
+
     too_slow = ApiError(
         400,
         "filter_too_slow",
@@ -178,18 +186,11 @@ def runs_page(
         runs = list_runs(limit=limit, offset=offset, store=store, **filters)
         # An expression is tested run by run: its count stops at the cap. Statuses and kinds
         # (replays left out) are columns of the runs table, counted whole.
-        filtered = bool(where or statuses)
+        filtered = bool(filters["where"] or filters["statuses"])
         capped_count = COUNT_CAP + 1 if filtered else None
         total = count_runs(upto=capped_count, store=store, **filters)
     capped = filtered and total > COUNT_CAP
-    return {
-        "runs": [_with_lab_path(root, store, run) for run in runs],
-        "total": COUNT_CAP if capped else total,
-        "total_capped": capped,
-        "limit": limit,
-        "offset": offset,
-        "store": str(store.directory),
-    }
+    return runs, COUNT_CAP if capped else total, capped
 
 
 class _SeriesView(RunRecord):
@@ -236,7 +237,7 @@ def check_points(max_points: int) -> int:
 
 def run_detail(root: Path, run_id: str, *, max_points: int = DEFAULT_POINTS) -> dict[str, Any]:
     """One run whole (as ``show --format json``), its metric series thinned for charts."""
-    from ..run import get_run
+    from ..records import get_run
 
     check_points(max_points)
     store = store_for(root)
@@ -248,7 +249,7 @@ def metric_series(
     root: Path, run_id: str, key: str, *, max_points: int = DEFAULT_POINTS
 ) -> dict[str, Any]:
     """One metric's step series of a run, thinned to ``max_points`` keeping the extremes."""
-    from ..run import get_run
+    from ..records import get_run
 
     check_points(max_points)
     record = get_run(check_run_id(run_id), store=store_for(root))
@@ -269,7 +270,7 @@ def artifact_file(root: Path, run_id: str, name: str) -> dict[str, Any]:
     a content type by its name, its file name and size."""
     import mimetypes
 
-    from ..run import get_run
+    from ..records import get_run
 
     store = store_for(root)
     artifact = get_run(check_run_id(run_id), store=store).artifact(name)
@@ -292,7 +293,7 @@ def compare_runs(root: Path, ids: Sequence[str]) -> dict[str, Any]:
     """Two or more runs side by side: each run, and the diff of the first with each other
     (series longer than ``COMPARE_POINTS`` are compared by their latest value)."""
     from ..compare import diff_runs
-    from ..run import get_run
+    from ..records import get_run
 
     unique = list(dict.fromkeys(ids))
     if not 2 <= len(unique) <= MAX_COMPARE:
@@ -318,7 +319,7 @@ _HEAVY = frozenset({"metric_series", "cells", "datasets", "artifacts", "environm
 
 def update_run(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """Rename a run, set or remove tags, set its note; the run as it is now."""
-    from ..run import update_run as update
+    from ..records import update_run as update
 
     unknown = sorted(set(body) - {"name", "tags", "remove_tags", "note"})
     if unknown:
@@ -353,7 +354,7 @@ def update_run(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, An
 
 def delete_run(root: Path, run_id: str) -> dict[str, Any]:
     """Delete a run that is not running."""
-    from ..run import delete_run as delete
+    from ..records import delete_run as delete
 
     return {"deleted": delete(check_run_id(run_id), store=store_for(root))}
 
@@ -378,7 +379,7 @@ def start_replay(root: Path, run_id: str, body: Mapping[str, Any]) -> dict[str, 
             raise ApiError(400, "invalid_value", f"{name}: must be a finite number")
         options[name] = None if value is None else float(value)
     from .. import replays as replay
-    from ..run import get_run
+    from ..records import get_run
 
     store = store_for(root)
     record = get_run(run_id, store=store)

@@ -26,6 +26,7 @@ from jupyter_server.utils import url_path_join
 
 from ..errors import ApiError, MlopsError
 from ..jsonable import json_text
+from ..vocabulary import MAX_PAGE
 from . import api
 
 __all__ = ["API_PREFIX", "AUTH_RESOURCE", "KERNELS_RESOURCE", "MlopsHandler", "route_table"]
@@ -204,7 +205,7 @@ class RunsHandler(MlopsHandler):
                 "statuses": self.query_list("status"),
                 "kinds": self.query_list("kind"),
                 "replays": self.query_int("replays", 1, 0, 1) == 1,
-                "limit": self.query_int("limit", api.DEFAULT_PAGE, 1, api.MAX_PAGE),
+                "limit": self.query_int("limit", api.DEFAULT_PAGE, 1, MAX_PAGE),
                 "offset": self.query_int("offset", 0, 0, api.MAX_OFFSET),
             }
 
