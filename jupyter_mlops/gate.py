@@ -423,21 +423,6 @@ def write_junit(result: Mapping[str, Any], path: str | Path) -> Path:
     return out
 
 
-def check_text(result: Mapping[str, Any]) -> str:
-    """A check's result for people: a line a check, then the verdict of the whole."""
-    lines = []
-    for case in result["checks"]:
-        mark = "PASS" if case["passed"] else "FAIL"
-        lines.append(f"{mark}  {case['name']}: {case['message']}")
-    failed = sum(1 for case in result["checks"] if not case["passed"])
-    lines.append(
-        "all checks passed"
-        if not failed
-        else f"{failed} of {len(result['checks'])} check(s) failed"
-    )
-    return "\n".join(lines)
-
-
 def _as_notebook(target: str) -> Path | None:
     path = Path(target).expanduser()
     if path.suffix == ".ipynb":

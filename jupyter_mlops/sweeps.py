@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError
-from .execute import Failure
 from .store import Store, open_store
 
 __all__ = ["expand_grid", "load_grid", "parse_value", "sweep"]
@@ -342,45 +341,6 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def sweep_table(result: Mapping[str, Any]) -> str:
-    """The summary of a sweep for people: a row a point, its params and final metrics
-    (not fit times and system load, which are no result; ``--format json`` has them)."""
-    from .autologging import is_clock_metric
-
-    points = result["points"]
-    params = list(dict.fromkeys(k for p in points for k in p["params"]))
-    metrics = list(
-        dict.fromkeys(k for p in points for k in p.get("metrics") or {} if not is_clock_metric(k))
-    )
-    header = ["#", "run", "status", *params, *metrics]
-    rows = []
-    for point in points:
-        row = [str(point["index"] + 1), point["run_id"][:8], point.get("status", "?")]
-        row += [_cell(point["params"].get(k)) for k in params]
-        row += [_cell((point.get("metrics") or {}).get(k)) for k in metrics]
-        rows.append(row)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    failed = [p for p in points if p["failure"]]
-    lines.append(
-        f"{len(points)} run(s), {len(failed)} failed, sweep {result['sweep_id'][:12]}, "
-        f"{result['duration_s']:.1f} s on {result['workers']} worker(s); "
-        f"notebooks in {result['output_dir']}"
-    )
-    for point in failed:
-        lines.append(f"  point {point['index'] + 1} {Failure(**point['failure'])}")
-    return "\n".join(lines)
-
-
 def _label(params: Mapping[str, Any]) -> str:
     text = ",".join(f"{k}={v}" for k, v in params.items())
     return text if len(text) <= 120 else text[:119] + "…"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)

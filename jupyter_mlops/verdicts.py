@@ -9,7 +9,6 @@ and writes the report's summary for people.
 from __future__ import annotations
 
 import ast
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,13 @@ from . import run as runs
 from .cellcode import Nondeterminism, Site, cell_names, parse_cell
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, diff_runs
 from .linearity import cell_label
+from .text import cell_where, number_text
 
 __all__ = [
     "REPRODUCED",
     "VERDICTS",
     "judge",
     "likely_causes",
-    "report_text",
     "verdict_exit_code",
 ]
 
@@ -95,7 +94,7 @@ def judge(
         report.update(
             verdict="reproduced within tolerance",
             summary=(
-                f"Reproduced within tolerance: {key} differs by {_number(values['delta'])} "
+                f"Reproduced within tolerance: {key} differs by {number_text(values['delta'])} "
                 f"(rtol {values['tolerance'][0]:g}, atol {values['tolerance'][1]:g})"
                 + (f"; {len(cell_diffs)} cell output(s) differ with it" if cell_diffs else "")
                 + "."
@@ -150,7 +149,7 @@ def confirm_verdict(
     differs = any(
         position is None or d["position"] <= position for d in diff["cells"]["differences"]
     ) or any(not m["within_tolerance"] for m in diff["metrics"].values())
-    where = _where(cell) if cell else "the metrics"
+    where = cell_where(cell) if cell else "the metrics"
     report["confirmation"] = {
         "replay_run": {"id": second["id"], "name": second["name"]},
         "agree": not differs and not failed,
@@ -217,7 +216,7 @@ def likely_causes(
             (
                 92,
                 "the saved notebook differs from what the original run executed "
-                f"({_where(first_cell)})",
+                f"({cell_where(first_cell)})",
             )
         )
     ranked.extend(_randomness_causes(original.get("cells") or [], evidence, first_cell))
@@ -353,14 +352,14 @@ def _divergence_summary(
     first = report["first_cell"]
     parts = []
     if first is not None:
-        parts.append(f"Diverged at {_where(first)} ({_quote(first)}): {_what(first)}.")
+        parts.append(f"Diverged at {cell_where(first)} ({_quote(first)}): {_what(first)}.")
     else:
         parts.append("Diverged.")
     if metrics_out:
         details = []
         for key in metrics_out[:3]:
             m = diff["metrics"][key]
-            details.append(f"{key} {_number(m['a'])} → {_number(m['b'])}")
+            details.append(f"{key} {number_text(m['a'])} → {number_text(m['b'])}")
         parts.append("Metrics differ: " + ", ".join(details) + ".")
     if diff["params"]:
         parts.append("Params differ: " + ", ".join(sorted(diff["params"])) + ".")
@@ -393,7 +392,7 @@ def _what(first: dict[str, Any]) -> str:
 
 def _failure_summary(failure: dict[str, Any]) -> str:
     cell = failure.get("cell")
-    where = f"{_where(cell)} ({_quote(cell)})" if cell else "a cell"
+    where = f"{cell_where(cell)} ({_quote(cell)})" if cell else "a cell"
     if failure["kind"] == "error":
         return f"Failed at {where}: {failure['error']}: {failure['message']}".rstrip(": ")
     if failure["kind"] == "timeout":
@@ -420,7 +419,7 @@ def _failure_causes(
         for entry in original.get("files_read") or []:
             if not Path(entry["path"]).exists():
                 shown = _display_path(entry["path"], record)
-                causes.append(f"the input file {shown} is gone ({_where(failed)} read it)")
+                causes.append(f"the input file {shown} is gone ({cell_where(failed)} read it)")
         causes.append("a file the run read is gone or has moved")
     if failure.get("error") in ("ModuleNotFoundError", "ImportError"):
         causes.append("a package the run imported is not installed here")
@@ -594,12 +593,6 @@ def _label_at(cells: list[dict[str, Any]], position: int) -> str:
     return cell_label(cells[position - 1]) if 0 < position <= len(cells) else f"cell {position}"
 
 
-def _where(cell: dict[str, Any]) -> str:
-    """A cell as every door names it (``cell 4 [7]``), from a difference or a failed cell."""
-    label = cell.get("label") or (cell.get("a") or {}).get("label")
-    return str(label) if label else f"cell {cell['position']}"
-
-
 def _quote(cell: dict[str, Any]) -> str:
     side = cell.get("a") or {}
     line = cell.get("line") or cell.get("first_line") or side.get("line") or side.get("first_line")
@@ -609,68 +602,9 @@ def _quote(cell: dict[str, Any]) -> str:
     return f"`{line}`" if line else "an empty cell"
 
 
-def _number(value: float | None) -> str:
-    return "none" if value is None else f"{value:.6g}"
-
-
 def verdict_exit_code(report: Mapping[str, Any]) -> int:
     """The exit code of ``replay``: 0 reproduced (within tolerance too), 1 not."""
     return 0 if report.get("verdict") in REPRODUCED else 1
-
-
-def report_text(report: Mapping[str, Any]) -> str:
-    """A replay's report for people: the verdict first, then what differs."""
-    original, replayed = report["original"], report.get("replay_run") or {}
-    lines = [
-        f"replay of {original['name']} ({original['id'][:12]}) as run "
-        f"{(replayed.get('id') or '?')[:12]}, {report['mode']} mode"
-        + (f", {report['duration_s']:.1f} s" if report.get("duration_s") is not None else ""),
-        f"verdict: {report['verdict']}",
-        report["summary"],
-    ]
-    causes = report.get("causes") or []
-    if len(causes) > 1 or (causes and report["verdict"] == "failed"):
-        lines.append("likely causes:")
-        lines.extend(f"  - {cause}" for cause in causes)
-    failure = report.get("failure") or {}
-    # A kernel that never started ran nothing: the comparison would list every difference.
-    started = failure.get("kind") != "kernel did not start"
-    diff = (report.get("comparison") or {}) if started else {}
-    metrics = diff.get("metrics") or {}
-    if metrics:
-        lines.append("metrics that differ:")
-        for key, m in metrics.items():
-            judged = "within" if m["within_tolerance"] else "outside"
-            lines.append(
-                f"  {key}: {_number(m['a'])} → {_number(m['b'])} "
-                f"(delta {_number(m['delta'])}, {judged} tolerance)"
-            )
-    if diff.get("params"):
-        lines.append("params that differ:")
-        for key, (a, b) in diff["params"].items():
-            lines.append(f"  {key}: {json.dumps(a)} → {json.dumps(b)}")
-    if diff.get("datasets"):
-        lines.append("datasets that differ:")
-        for name, (a, b) in diff["datasets"].items():
-            path = (diff.get("dataset_paths") or {}).get(name)
-            lines.append(f"  {name}{f' ({path})' if path else ''}: {a or '-'} → {b or '-'}")
-    cells = diff.get("cells") or {}
-    differing = cells.get("differences") or []
-    if differing:
-        count = (cells.get("count") or [0, 0])[0]
-        lines.append(f"cells that differ: {len(differing)} of {count}")
-        for d in differing[:5]:
-            first = (d.get("a") or d.get("b") or {}).get("first_line", "")
-            lines.append(f"  {_where(d)}: {', '.join(d['reasons'])}  `{first}`")
-        if len(differing) > 5:
-            lines.append(f"  … and {len(differing) - 5} more")
-    if diff.get("packages"):
-        lines.append("packages that differ:")
-        for name, (a, b) in diff["packages"].items():
-            lines.append(f"  {name}: {a or '-'} → {b or '-'}")
-    if report.get("notebook"):
-        lines.append(f"executed notebook: {report['notebook']}")
-    return "\n".join(lines)
 
 
 def _first_line(cell: dict[str, Any] | None) -> str:

@@ -481,23 +481,6 @@ def test_an_artifact_that_is_not_there_is_named(shell: Any) -> None:
     assert runs.active_run() is None
 
 
-def test_the_sweep_table_leaves_out_clock_metrics() -> None:
-    from jupyter_mlops.sweeps import sweep_table
-
-    point = {
-        "index": 0,
-        "run_id": "a" * 32,
-        "status": "finished",
-        "failure": None,
-        "params": {"lr": 0.1},
-        "metrics": {"acc": 0.9, "pipe.fit_time": 0.2, "system/rss_mb": 300.0},
-    }
-    summary = {"sweep_id": "s" * 32, "duration_s": 1.0, "workers": 1, "output_dir": "out"}
-    table = sweep_table({**summary, "points": [point]})
-    assert "acc" in table and "0.9" in table
-    assert "fit_time" not in table and "system/" not in table
-
-
 @pytest.mark.slow
 def test_the_benchmark_runs() -> None:
     bench = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_autolog.py"

@@ -125,7 +125,7 @@ def test_one_failing_point_does_not_stop_the_others(tmp_path: Path) -> None:
     assert failed["failure"]["error"] == "ZeroDivisionError"
     assert passed["status"] == "finished"
     assert passed["metrics"] == {"score": 1.0}
-    from jupyter_mlops.sweeps import sweep_table
+    from jupyter_mlops.text import sweep_table
 
     text = sweep_table(result)
     # Named as the saved notebook numbers it: Papermill's injected cell is not counted.
