@@ -142,3 +142,9 @@ def test_cells_before_the_run_are_kept_as_its_prelude(shell: Any) -> None:
     # The cell that started the run printed before it was watched: its output is unknown.
     assert cells[0]["output_hash"] == "partial"
     assert record.params == {"alpha": 0.5}
+
+
+def test_a_run_started_where_cells_are_captured_is_interactive(shell: Any) -> None:
+    shell.run_cell("%track start --name in-shell", store_history=True)
+    shell.run_cell("%track end", store_history=True)
+    assert mlops.get_run("in-shell").row["kind"] == "interactive"

@@ -373,3 +373,33 @@ def test_delete_run_removes_everything_but_refuses_a_running_run() -> None:
         mlops.get_run(gone.id)
     assert [r["id"] for r in open_store().list_runs()] == [keep.id]
     assert mlops.get_run(keep.id).metrics == {"loss": 1.0}
+
+
+def test_a_record_shows_as_the_card_the_views_registered() -> None:
+    from jupyter_mlops.records import register_card
+    from jupyter_mlops.views.card import run_html
+
+    with mlops.start_run(name="carded"):
+        pass
+    try:
+        register_card(lambda record: f"<p>{record.name}</p>")
+        assert mlops.get_run("carded")._repr_html_() == "<p>carded</p>"
+    finally:
+        register_card(run_html)
+    assert "carded" in mlops.get_run("carded")._repr_html_()
+
+
+def test_runs_need_no_notebook_and_no_views() -> None:
+    # Outside a kernel a run is a script's, and a record has no card until views are loaded.
+    child = (
+        "import sys, jupyter_mlops as mlops\n"
+        "mlops.start_run(name='plain').end()\n"
+        "record = mlops.get_run('plain')\n"
+        "print(record.row['kind'], record._repr_html_())\n"
+        "print(sorted({'IPython', 'jupyter_mlops.views'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", child], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["script None", "[]"]
