@@ -313,6 +313,8 @@ def _compare_column(
     limit: Mapping[str, Any],
     approximate: bool,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One column's facts (drift, missing, means) and problems: its dtype, nulls, range, and
+    drift of its numbers or categories."""
     problems: list[dict[str, Any]] = []
     base_kind, new_kind = _dtype_kind(base.get("dtype")), _dtype_kind(new.get("dtype"))
     if base_kind != new_kind:
@@ -330,71 +332,80 @@ def _compare_column(
         "missing": new_missing,
         "baseline_missing": base_missing,
     }
-    if new.get("missing") and not base.get("missing"):
-        problems.append(
-            _problem(
-                name,
-                "nulls",
-                f"{new['missing']} missing value(s) ({_pct(new_missing)}); none in the baseline",
-                "error",
-            )
-        )
-    elif new_missing - base_missing > limit["missing"]:
-        problems.append(
-            _problem(
-                name,
-                "nulls",
-                f"{_pct(new_missing)} missing, baseline {_pct(base_missing)} "
-                f"(more than {_pct(limit['missing'])} above)",
-                "error",
-            )
-        )
-    numeric = base_kind in ("integer", "float") and new_kind in ("integer", "float")
-    if numeric:
+    problems.extend(_null_problems(name, base, new, limit))
+    if base_kind in ("integer", "float") and new_kind in ("integer", "float"):
         facts.update(mean=new.get("mean"), baseline_mean=base.get("mean"))
         problems.extend(_range_problems(name, base, new, limit))
-        base_hist, new_hist = base.get("histogram"), new.get("histogram")
-        if base_hist and new_hist:
-            psi = _psi(base_hist, new_hist)
-            facts.update(psi=psi, threshold=limit["psi"], drift=psi > limit["psi"])
-            if facts["drift"]:
-                detail = f"PSI {psi:.3f} above {limit['psi']:g}"
-                if _is_number(base.get("mean")) and _is_number(new.get("mean")):
-                    detail += f" (mean {base['mean']:.4g} in the baseline, {new['mean']:.4g} now)"
-                problems.append(_problem(name, "drift", detail, "error"))
+        problems.extend(_number_drift(name, base, new, limit, facts))
     base_top = (base.get("categories") or {}).get("top")
-    new_cats = new.get("categories") or {}
-    if base_top is not None and new_cats.get("top") is not None:
-        distance, unseen, share = _category_shift(base["categories"], new_cats)
-        facts.update(
-            distance=distance,
-            threshold=limit["category_distance"],
-            drift=distance > limit["category_distance"],
-        )
-        if unseen or share:
-            facts["new_categories"] = [v for v, _ in unseen[:10]]
-            shown = ", ".join(repr(v) for v, _ in unseen[:5]) or "values beyond the top ones"
-            severity = "error" if share > limit["new_category"] else "warning"
-            if approximate and share < _SAMPLED_UNSEEN:
-                severity = "warning"
-            problems.append(
-                _problem(
-                    name,
-                    "new_category",
-                    f"{_pct(share)} of values in categories the baseline never had: {shown}",
-                    severity,
-                )
-            )
-        if facts["drift"]:
-            problems.append(
-                _problem(
-                    name,
-                    "drift",
-                    f"category distance {distance:.3f} above {limit['category_distance']:g}",
-                    "error",
-                )
-            )
+    if base_top is not None and (new.get("categories") or {}).get("top") is not None:
+        problems.extend(_category_drift(name, base, new, limit, approximate, facts))
     return facts, problems
+
+
+def _null_problems(
+    name: str, base: Mapping[str, Any], new: Mapping[str, Any], limit: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    base_missing, new_missing = _missing_rate(base), _missing_rate(new)
+    if new.get("missing") and not base.get("missing"):
+        detail = f"{new['missing']} missing value(s) ({_pct(new_missing)}); none in the baseline"
+        return [_problem(name, "nulls", detail, "error")]
+    if new_missing - base_missing > limit["missing"]:
+        detail = (
+            f"{_pct(new_missing)} missing, baseline {_pct(base_missing)} "
+            f"(more than {_pct(limit['missing'])} above)"
+        )
+        return [_problem(name, "nulls", detail, "error")]
+    return []
+
+
+def _number_drift(
+    name: str,
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    limit: Mapping[str, Any],
+    facts: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Drift of a numeric column by PSI on the baseline's bins (noted in ``facts``)."""
+    base_hist, new_hist = base.get("histogram"), new.get("histogram")
+    if not (base_hist and new_hist):
+        return []
+    psi = _psi(base_hist, new_hist)
+    facts.update(psi=psi, threshold=limit["psi"], drift=psi > limit["psi"])
+    if not facts["drift"]:
+        return []
+    detail = f"PSI {psi:.3f} above {limit['psi']:g}"
+    if _is_number(base.get("mean")) and _is_number(new.get("mean")):
+        detail += f" (mean {base['mean']:.4g} in the baseline, {new['mean']:.4g} now)"
+    return [_problem(name, "drift", detail, "error")]
+
+
+def _category_drift(
+    name: str,
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    limit: Mapping[str, Any],
+    approximate: bool,
+    facts: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Categories the baseline never had, and drift of the category frequencies by their
+    distance (noted in ``facts``)."""
+    problems = []
+    distance, unseen, share = _category_shift(base["categories"], new["categories"])
+    limit_distance = limit["category_distance"]
+    facts.update(distance=distance, threshold=limit_distance, drift=distance > limit_distance)
+    if unseen or share:
+        facts["new_categories"] = [v for v, _ in unseen[:10]]
+        shown = ", ".join(repr(v) for v, _ in unseen[:5]) or "values beyond the top ones"
+        severity = "error" if share > limit["new_category"] else "warning"
+        if approximate and share < _SAMPLED_UNSEEN:
+            severity = "warning"
+        detail = f"{_pct(share)} of values in categories the baseline never had: {shown}"
+        problems.append(_problem(name, "new_category", detail, severity))
+    if facts["drift"]:
+        detail = f"category distance {distance:.3f} above {limit_distance:g}"
+        problems.append(_problem(name, "drift", detail, "error"))
+    return problems
 
 
 def _range_problems(

@@ -147,7 +147,6 @@ def check(
     ``acc>=baseline`` means); ``data`` holds ``PATH=RUN:DATASET`` data checks.
     """
     from .compare import DEFAULT_ATOL, DEFAULT_RTOL
-    from .replays import replay
 
     limits = [t if isinstance(t, Threshold) else parse_threshold(t) for t in thresholds]
     slides = [t if isinstance(t, Trend) else Trend(t) for t in trends]
@@ -157,7 +156,6 @@ def check(
         raise InvalidValueError("--metric", "a threshold relative to baseline needs --baseline RUN")
     baseline_id = store.resolve_run(baseline) if baseline is not None else None
     started = time.perf_counter()
-    notebook = _as_notebook(target)
     options: dict[str, Any] = {
         "rtol": DEFAULT_RTOL if rtol is None else rtol,
         "atol": DEFAULT_ATOL if atol is None else atol,
@@ -169,35 +167,7 @@ def check(
         "confirm": confirm,
         "store": store,
     }
-    cases: list[dict[str, Any]] = []
-    report: dict[str, Any] | None = None
-    if notebook is not None:
-        given = dict(parameters or {})
-        earlier = _earlier_run(notebook, given, store)
-        if earlier is not None:
-            mode = mode or "file"
-            # The saved notebook with its own parameters, not the earlier run's.
-            chosen = given if mode == "file" else None
-            report = replay(earlier, mode=mode, notebook=notebook, parameters=chosen, **options)
-            run_id = report["replay_run"]["id"]
-        else:
-            run_id, case = _run_notebook(notebook, store, timeout, given, kernel_name, autolog)
-            cases.append(case)
-    else:
-        if parameters:
-            raise InvalidValueError(
-                "-p", "params are given to a notebook; a run replays with its own params"
-            )
-        report = replay(target, mode=mode or "recorded", **options)
-        run_id = report["replay_run"]["id"]
-    if report is not None:
-        cases.append(
-            {
-                "name": f"reproduces: {report['original']['name']}",
-                "passed": bool(report["reproduced"]),
-                "message": report["summary"],
-            }
-        )
+    run_id, report, cases = _rerun(target, mode, parameters, options)
     cases.extend(history_cases(run_id, limits, slides, baseline=baseline_id, store=store))
     cases.extend(_data_cases(run_id, data_pairs, data_thresholds, store))
     return {
@@ -210,6 +180,46 @@ def check(
     }
 
 
+def _rerun(
+    target: str, mode: str | None, parameters: Mapping[str, Any] | None, options: dict[str, Any]
+) -> tuple[str, dict[str, Any] | None, list[dict[str, Any]]]:
+    """Replay the run, or run the notebook (a replay of its newest earlier run with the same
+    params, when there is one): the new run, the replay's report, and the case it makes."""
+    from .replays import replay
+
+    notebook = _as_notebook(target)
+    if notebook is None:
+        if parameters:
+            raise InvalidValueError(
+                "-p", "params are given to a notebook; a run replays with its own params"
+            )
+        report = replay(target, mode=mode or "recorded", **options)
+    else:
+        given = dict(parameters or {})
+        store = options["store"]
+        earlier = _earlier_run(notebook, given, store)
+        if earlier is None:
+            run_id, case = _run_notebook(
+                notebook,
+                store,
+                options["timeout"],
+                given,
+                options["kernel_name"],
+                options["autolog"],
+            )
+            return run_id, None, [case]
+        mode = mode or "file"
+        # The saved notebook with its own parameters, not the earlier run's.
+        chosen = given if mode == "file" else None
+        report = replay(earlier, mode=mode, notebook=notebook, parameters=chosen, **options)
+    case = {
+        "name": f"reproduces: {report['original']['name']}",
+        "passed": bool(report["reproduced"]),
+        "message": report["summary"],
+    }
+    return report["replay_run"]["id"], report, [case]
+
+
 def history_cases(
     run_id: str,
     thresholds: Sequence[Threshold],
@@ -220,7 +230,7 @@ def history_cases(
 ) -> list[dict[str, Any]]:
     """The metric checks of a run: thresholds (absolute, or relative to the best or previous
     earlier run of its notebook, or to ``baseline``) and trends, a JUnit case each."""
-    from .run import get_run
+    from .records import get_run
 
     cases: list[dict[str, Any]] = []
     metrics = get_run(run_id, store=store).metrics
@@ -290,7 +300,7 @@ def _reference(
 ) -> tuple[float, str] | None:
     """The value a relative threshold is relative to, and which run it comes from."""
     if limit.reference == "baseline" and baseline is not None:
-        from .run import get_run
+        from .records import get_run
 
         record = get_run(baseline, store=store)
         value = record.metrics.get(limit.key)
@@ -435,7 +445,7 @@ def _as_notebook(target: str) -> Path | None:
 def _earlier_run(notebook: Path, given: Mapping[str, Any], store: Store) -> str | None:
     """The newest ended run of the notebook, not a replay, whose params agree with the
     notebook's own (its ``parameters`` cell) overridden by ``given``."""
-    from .run import list_runs
+    from .records import list_runs
 
     defaults = notebook_parameters(notebook)
     wanted = {k: _plain(v) for k, v in {**defaults, **given}.items()}

@@ -1,5 +1,6 @@
-"""check NOTEBOOK in real kernels: it runs the saved notebook with its own parameters and
-compares with the newest earlier run made with the same params; replay names never nest."""
+"""The CI gate: check NOTEBOOK in real kernels runs the saved notebook with its own parameters
+and compares with the newest earlier run made with the same params (replay names never nest);
+thresholds, absolute and relative to history, trends, data checks, and JUnit."""
 
 from __future__ import annotations
 
@@ -14,20 +15,26 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import InvalidValueError
-from jupyter_mlops.gate import Trend, check, history_cases, notebook_parameters, parse_threshold
+from jupyter_mlops.gate import (
+    Trend,
+    check,
+    history_cases,
+    notebook_parameters,
+    parse_threshold,
+    write_junit,
+)
 from jupyter_mlops.replays import replay
 from jupyter_mlops.store import open_store
 from jupyter_mlops.sweeps import sweep
 
-from .test_replay import write_notebook
+from .test_replay import START, run_original, write_notebook
 from .test_sweep import mlops_cli
-
-pytestmark = pytest.mark.slow
 
 # A notebook that never mentions the tracker but for the metric it logs.
 SCALED = ["import jupyter_mlops as mlops\nscore = alpha * 2\nmlops.log_metric('score', score)"]
 
 
+@pytest.mark.slow
 def test_check_runs_the_saved_notebook_against_the_run_with_the_same_params(
     tmp_path: Path,
 ) -> None:
@@ -66,6 +73,7 @@ def test_check_runs_the_saved_notebook_against_the_run_with_the_same_params(
     assert not any("replay of replay" in name for name in names), names
 
 
+@pytest.mark.slow
 def test_params_are_for_notebooks_not_runs(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "scaled.ipynb", SCALED, parameters="alpha = 0.5")
     ran = check(str(notebook), progress=False)
@@ -105,6 +113,7 @@ def test_relative_thresholds_parse() -> None:
             parse_threshold(bad)
 
 
+@pytest.mark.slow
 def test_best_previous_and_baseline(tmp_path: Path) -> None:
     notebook = tmp_path / "train.ipynb"
     first, best, previous = history(notebook, [0.90, 0.93, 0.92])
@@ -135,6 +144,7 @@ def test_best_previous_and_baseline(tmp_path: Path) -> None:
     assert case["passed"] is False and "best 0.2" in case["message"]
 
 
+@pytest.mark.slow
 def test_a_slow_slide_fails_the_trend_though_no_step_is_large(tmp_path: Path) -> None:
     notebook = tmp_path / "train.ipynb"
     noise = [0.001, -0.002, 0.0015, -0.001, 0.002, -0.0015, 0.001, -0.001, 0.0005, 0.0]
@@ -158,6 +168,7 @@ def test_a_slow_slide_fails_the_trend_though_no_step_is_large(tmp_path: Path) ->
         Trend("acc", window=2)
 
 
+@pytest.mark.slow
 def test_the_gate_checks_data_serving_samples_and_history_with_junit(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
 
@@ -211,3 +222,81 @@ def test_the_gate_checks_data_serving_samples_and_history_with_junit(tmp_path: P
     assert {c["subject"] for c in stored} >= {"shifted.csv", "train (serving)"}
     usage = mlops_cli("check", str(notebook), "--metric", "acc>=baseline")
     assert usage.returncode == 2 and "needs --baseline RUN" in usage.stderr
+
+
+# -- thresholds and the gate's verdict, through the command line and JUnit ---------------------
+
+
+def test_thresholds_parse_and_judge() -> None:
+    assert str(parse_threshold("acc>=0.9")) == "acc >= 0.9"
+    assert parse_threshold(" loss < 0.5 ").passes(0.4)
+    assert not parse_threshold("acc>=0.9").passes(float("nan"))
+    assert parse_threshold("metrics.f1!=0").op == "!="
+    for bad in ["acc", "acc>=high", ">=0.9", "acc=>0.9"]:
+        with pytest.raises(InvalidValueError):
+            parse_threshold(bad)
+
+
+@pytest.mark.slow
+def test_the_gate_passes_and_fails_on_thresholds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = write_notebook(
+        tmp_path / "gate.ipynb",
+        [START.format(name="gate"), "acc = 0.93\n%track metric acc"],
+    )
+    run_original(notebook, monkeypatch)
+    passed = mlops_cli(
+        "check",
+        "gate",
+        "--metric",
+        "acc>=0.9",
+        "--junit",
+        str(tmp_path / "ok.xml"),
+        "--no-progress",
+    )
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "PASS  metric acc >= 0.9: acc = 0.93" in passed.stdout
+    assert "all checks passed" in passed.stdout
+
+    failed = mlops_cli(
+        "check",
+        "gate",
+        "--metric",
+        "acc>=0.95",
+        "--metric",
+        "f1>0.5",
+        "--junit",
+        str(tmp_path / "bad.xml"),
+        "--no-progress",
+    )
+    assert failed.returncode == 1
+    assert "FAIL  metric acc >= 0.95: acc = 0.93, needs acc >= 0.95" in failed.stdout
+    assert "FAIL  metric f1 > 0.5: metric 'f1' was not logged" in failed.stdout
+    suite = ElementTree.parse(tmp_path / "bad.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    names = [case.get("name") for case in suite.iter("testcase")]
+    assert names == ["reproduces: gate", "metric acc >= 0.95", "metric f1 > 0.5"]
+
+
+@pytest.mark.slow
+def test_the_gate_runs_a_notebook_against_its_newest_earlier_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = write_notebook(
+        tmp_path / "nb.ipynb", [START.format(name="nb"), "value = 2\n%track metric value"]
+    )
+    first = check(str(notebook), ["value==2"], progress=False)
+    assert first["passed"], first["checks"]
+    assert [c["name"] for c in first["checks"]] == ["runs: nb.ipynb", "metric value == 2"]
+    second = check(str(notebook), ["value==2"], progress=False)
+    assert second["passed"], second["checks"]
+    assert second["replay"]["mode"] == "file"
+    assert second["replay"]["verdict"] == "reproduced"
+    notebook.write_text(notebook.read_text().replace("value = 2", "value = 3"))
+    third = check(str(notebook), ["value==2"], progress=False)
+    assert not third["passed"]
+    assert third["replay"]["verdict"] == "diverged"
+    write_junit(third, tmp_path / "junit.xml")
+    assert (tmp_path / "junit.xml").read_text().count("<failure") == 2

@@ -1,17 +1,15 @@
-"""Sweeps and the CI gate, in real kernels: grids, workers, failing points, thresholds."""
+"""Sweeps in real kernels: grids, workers, failing points."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import InvalidValueError
-from jupyter_mlops.gate import check, parse_threshold, write_junit
 from jupyter_mlops.sweeps import expand_grid, load_grid, parse_value, sweep
 
 from .conftest import PYTHON, child_env
@@ -143,81 +141,6 @@ def test_sweep_cli_errors_are_one_line(tmp_path: Path) -> None:
         result = mlops_cli("sweep", str(notebook), *args)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr
-
-
-def test_thresholds_parse_and_judge() -> None:
-    assert str(parse_threshold("acc>=0.9")) == "acc >= 0.9"
-    assert parse_threshold(" loss < 0.5 ").passes(0.4)
-    assert not parse_threshold("acc>=0.9").passes(float("nan"))
-    assert parse_threshold("metrics.f1!=0").op == "!="
-    for bad in ["acc", "acc>=high", ">=0.9", "acc=>0.9"]:
-        with pytest.raises(InvalidValueError):
-            parse_threshold(bad)
-
-
-@pytest.mark.slow
-def test_the_gate_passes_and_fails_on_thresholds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    notebook = write_notebook(
-        tmp_path / "gate.ipynb",
-        [START.format(name="gate"), "acc = 0.93\n%track metric acc"],
-    )
-    run_original(notebook, monkeypatch)
-    passed = mlops_cli(
-        "check",
-        "gate",
-        "--metric",
-        "acc>=0.9",
-        "--junit",
-        str(tmp_path / "ok.xml"),
-        "--no-progress",
-    )
-    assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert "PASS  metric acc >= 0.9: acc = 0.93" in passed.stdout
-    assert "all checks passed" in passed.stdout
-
-    failed = mlops_cli(
-        "check",
-        "gate",
-        "--metric",
-        "acc>=0.95",
-        "--metric",
-        "f1>0.5",
-        "--junit",
-        str(tmp_path / "bad.xml"),
-        "--no-progress",
-    )
-    assert failed.returncode == 1
-    assert "FAIL  metric acc >= 0.95: acc = 0.93, needs acc >= 0.95" in failed.stdout
-    assert "FAIL  metric f1 > 0.5: metric 'f1' was not logged" in failed.stdout
-    suite = ElementTree.parse(tmp_path / "bad.xml").getroot().find("testsuite")
-    assert suite is not None
-    assert suite.get("tests") == "3" and suite.get("failures") == "2"
-    names = [case.get("name") for case in suite.iter("testcase")]
-    assert names == ["reproduces: gate", "metric acc >= 0.95", "metric f1 > 0.5"]
-
-
-@pytest.mark.slow
-def test_the_gate_runs_a_notebook_against_its_newest_earlier_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    notebook = write_notebook(
-        tmp_path / "nb.ipynb", [START.format(name="nb"), "value = 2\n%track metric value"]
-    )
-    first = check(str(notebook), ["value==2"], progress=False)
-    assert first["passed"], first["checks"]
-    assert [c["name"] for c in first["checks"]] == ["runs: nb.ipynb", "metric value == 2"]
-    second = check(str(notebook), ["value==2"], progress=False)
-    assert second["passed"], second["checks"]
-    assert second["replay"]["mode"] == "file"
-    assert second["replay"]["verdict"] == "reproduced"
-    notebook.write_text(notebook.read_text().replace("value = 2", "value = 3"))
-    third = check(str(notebook), ["value==2"], progress=False)
-    assert not third["passed"]
-    assert third["replay"]["verdict"] == "diverged"
-    write_junit(third, tmp_path / "junit.xml")
-    assert (tmp_path / "junit.xml").read_text().count("<failure") == 2
 
 
 @pytest.mark.slow
