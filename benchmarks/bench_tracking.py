@@ -1012,7 +1012,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.cell_max_age is not None:
-        from jupyter_mlops import store
+        from jupyter_mlops.store import writer as store
 
         store.CELL_MAX_AGE_S = args.cell_max_age
     size = {name: pair[1 if args.quick else 0] for name, pair in SIZES.items()}
