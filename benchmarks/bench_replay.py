@@ -19,6 +19,7 @@ Everything goes to a temporary folder removed at the end. Nothing here asserts a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,17 +28,30 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from jupyter_mlops import kernel_env  # noqa: E402 - the checkout's, put on the path above
+
 QUICKSTART = ROOT / "notebooks" / "quickstart.ipynb"
 
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _told_notebook(notebook: Path) -> Iterator[None]:
+    """A bare Papermill run told which notebook it runs, as the README does."""
+    os.environ[kernel_env.NOTEBOOK] = str(notebook)
+    try:
+        yield
+    finally:
+        os.environ.pop(kernel_env.NOTEBOOK)
 
 
 def bench_replay(work: Path, rounds: int) -> dict[str, Any]:
@@ -49,24 +63,21 @@ def bench_replay(work: Path, rounds: int) -> dict[str, Any]:
 
     notebook = work / "quickstart.ipynb"
     shutil.copy(QUICKSTART, notebook)
-    os.environ["JUPYTER_MLOPS_NOTEBOOK"] = str(notebook)
 
     def bare() -> None:
-        papermill.execute_notebook(
-            str(notebook), str(work / "bare.ipynb"), cwd=str(work), progress_bar=False
-        )
+        with _told_notebook(notebook):
+            papermill.execute_notebook(
+                str(notebook), str(work / "bare.ipynb"), cwd=str(work), progress_bar=False
+            )
 
     bare()  # the original run, and a warm-up of the kernel's imports
-    os.environ.pop("JUPYTER_MLOPS_NOTEBOOK")
     original = mlops.get_run("quickstart").id
     bare_times, replay_times, verdicts = [], [], []
     for index in range(rounds):
         for which in ("bare", "replay") if index % 2 == 0 else ("replay", "bare"):
             start = time.perf_counter()
             if which == "bare":
-                os.environ["JUPYTER_MLOPS_NOTEBOOK"] = str(notebook)
                 bare()
-                os.environ.pop("JUPYTER_MLOPS_NOTEBOOK")
                 bare_times.append(time.perf_counter() - start)
             else:
                 report = replay(original, progress=False)
@@ -110,13 +121,10 @@ def bench_confirm(work: Path, rounds: int) -> dict[str, Any]:
     nbformat.write(nb, notebook)
 
     def bare() -> None:
-        os.environ["JUPYTER_MLOPS_NOTEBOOK"] = str(notebook)
-        try:
+        with _told_notebook(notebook):
             papermill.execute_notebook(
                 str(notebook), str(work / "unseeded.out.ipynb"), cwd=str(work), progress_bar=False
             )
-        finally:
-            os.environ.pop("JUPYTER_MLOPS_NOTEBOOK")
 
     bare()  # the original run
     original = mlops.get_run("unseeded").id
@@ -198,7 +206,7 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
-    os.environ["JUPYTER_MLOPS_DIR"] = str(work / ".mlops")
+    os.environ[kernel_env.STORE_DIR] = str(work / ".mlops")
     try:
         log("replay against bare papermill (quickstart notebook)")
         replay_result = bench_replay(work, rounds)

@@ -39,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from jupyter_mlops import kernel_env  # noqa: E402 - the checkout's, put on the path above
+
 QUICKSTART = ROOT / "notebooks" / "quickstart.ipynb"
 
 
@@ -234,7 +236,7 @@ def main() -> None:
     parser.add_argument("--skip-export", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    os.environ["JUPYTER_MLOPS_DIR"] = str(work / ".mlops")
+    os.environ[kernel_env.STORE_DIR] = str(work / ".mlops")
     result: dict[str, Any] = {}
     try:
         if not args.skip_sweeps:

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import tempfile
 import time
@@ -30,6 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError, MlopsError
+from .execute import (
+    Execution,
+    execute_notebook,
+    skip_slow_optional_imports,
+    store_notebook_artifact,
+)
+from .liveness import HOST
 from .notebooks import stored_notebook
 from .store import DB_NAME, Store
 
@@ -251,30 +257,55 @@ def _broken(job: dict[str, Any], exc: BaseException) -> dict[str, Any]:
 def run_point_on_worker(job: dict[str, Any], text: str, files: bytes | None) -> dict[str, Any]:
     """Run one point in this worker process, into a store of its own on local disk; returns
     the result with that store and the executed notebook packed."""
-    import nbformat
     from distributed import Variable, get_worker
-
-    from .execute import execute_notebook, skip_slow_optional_imports, store_notebook_artifact
 
     skip_slow_optional_imports()
     worker = get_worker()
     started = Variable(job["attempts_variable"]).get()
-    run_id = uuid.uuid4().hex
-    host = socket.gethostname()
     if len(started) > job["retries"]:
         # Dask reran a point whose worker died; the sweep was asked for no more tries.
         return _died(job, started)
+    run_id = uuid.uuid4().hex
     attempt = {
         "run_id": run_id,
         "worker": worker.address,
-        "host": host,
+        "host": HOST,
         "start_time": time.time(),
         "attempt": len(started) + 1,
     }
     Variable(job["attempts_variable"]).set([*started, attempt])
     root = Path(worker.local_directory) / "jupyter-mlops" / job["sweep_id"][:12]
     folder = root / f"{job['index'] + 1:03d}-{run_id[:8]}"
-    store_dir = folder / ".mlops"
+    try:
+        execution = _execute_point(job, text, files, folder, run_id)
+        packed = _pack_store(folder / ".mlops")
+        executed = execution.output_path.read_bytes() if execution.output_path.is_file() else None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "index": job["index"],
+        "params": job["params"],
+        "run_id": run_id,
+        "output": None,
+        "duration_s": round(execution.duration, 3),
+        "failure": execution.failure.to_dict() if execution.failure else None,
+        "attempts": attempt["attempt"],
+        "died": started,
+        "worker": worker.address,
+        "host": HOST,
+        "store_dir": str(folder / ".mlops"),
+        "store_zip": packed,
+        "notebook_bytes": executed,
+    }
+
+
+def _execute_point(
+    job: dict[str, Any], text: str, files: bytes | None, folder: Path, run_id: str
+) -> Execution:
+    """Run the point's notebook into the store in ``folder``, in the notebook's folder: the
+    copy sent to the workers, else the shared one, else ``folder`` itself."""
+    import nbformat
+
     cwd = Path(job["cwd"])
     if files is not None:
         cwd = folder / "files"
@@ -283,12 +314,11 @@ def run_point_on_worker(job: dict[str, Any], text: str, files: bytes | None) -> 
     elif not cwd.is_dir():
         cwd = folder
     notebook_path = cwd / Path(job["notebook"]).name if files is not None else Path(job["notebook"])
-    output = folder / Path(job["output"]).name
-    store = Store(store_dir)
+    store = Store(folder / ".mlops")
     try:
         execution = execute_notebook(
             nbformat.reads(text, as_version=4),
-            output,
+            folder / Path(job["output"]).name,
             store=store,
             kind="sweep",
             run_name=job["name"],
@@ -305,26 +335,7 @@ def run_point_on_worker(job: dict[str, Any], text: str, files: bytes | None) -> 
         store_notebook_artifact(store, run_id, execution.output_path, "sweep.ipynb")
     finally:
         store.close()
-    try:
-        packed = _pack_store(store_dir)
-        executed = output.read_bytes() if output.is_file() else None
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return {
-        "index": job["index"],
-        "params": job["params"],
-        "run_id": run_id,
-        "output": None,
-        "duration_s": round(execution.duration, 3),
-        "failure": execution.failure.to_dict() if execution.failure else None,
-        "attempts": len(started) + 1,
-        "died": started,
-        "worker": worker.address,
-        "host": host,
-        "store_dir": str(store_dir),
-        "store_zip": packed,
-        "notebook_bytes": executed,
-    }
+    return execution
 
 
 def _pack_store(store_dir: Path) -> bytes:

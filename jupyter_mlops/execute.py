@@ -114,19 +114,9 @@ def execute_notebook(
     ``keep_cwd`` starts the kernel in ``cwd`` without Papermill changing this process's
     working directory meanwhile (a Dask worker runs other tasks beside the point).
     """
-    import papermill
-    from jupyter_client.kernelspec import NoSuchKernel
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
     _register_engine()
     run_id = run_id or uuid.uuid4().hex
-    metadata = notebook.get("metadata", {})
-    kernelspec = metadata.get("kernelspec") or {}
-    kernel_name = kernel_name or kernelspec.get("name") or DEFAULT_KERNEL
-    language = (
-        kernelspec.get("language") or (metadata.get("language_info") or {}).get("name") or "python"
-    )
+    kernel_name, language = _kernel_of(notebook, kernel_name)
     overrides = tracked_env(
         store.directory,
         run_id=run_id,
@@ -143,45 +133,20 @@ def execute_notebook(
     # The launcher decides, whatever the recorded environment of an original run said.
     overrides[kernel_env.AUTOLOG] = "1" if autolog else "0"
     progress = _Progress(on_cell)
-    failure: Failure | None = None
-    executed: Any = None
     started = time.perf_counter()
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with _environment(overrides):
-        try:
-            executed = papermill.execute_notebook(
-                notebook,
-                str(output_path),
-                parameters=dict(parameters) if parameters else None,
-                engine_name=ENGINE_NAME,
-                kernel_name=kernel_name,
-                language=language,
-                progress_bar=False,
-                cwd=None if keep_cwd else str(cwd),
-                # nbclient starts the kernel in the notebook's folder from its resources.
-                resources={"metadata": {"path": str(cwd)}},
-                execution_timeout=timeout,
-                extra_arguments=["--ext=jupyter_mlops"],
-                progress=progress,
-            )
-        except PapermillExecutionError as exc:
-            # Papermill raises for any error output, even of cells allowed to raise: look at
-            # the notebook it wrote for an error of a cell that was not allowed to.
-            executed = _read_executed(output_path)
-            if executed is None:
-                failure = Failure("error", exc.cell_index, exc.ename, _clip(exc.evalue))
-            else:
-                failure = _unexpected_error(executed)
-        except CellTimeoutError as exc:
-            failure = Failure("timeout", progress.current, None, _clip(str(exc)))
-        except DeadKernelError as exc:
-            failure = Failure("kernel died", progress.current, None, _clip(str(exc)))
-        except NoSuchKernel:
-            failure = Failure("kernel did not start", None, "NoSuchKernel", _no_kernel(kernel_name))
-        except RuntimeError as exc:
-            # nbclient says a kernel that died while starting this way.
-            kind_of = "kernel died" if progress.current is not None else "kernel did not start"
-            failure = Failure(kind_of, progress.current, None, _clip(str(exc)))
+        executed, failure = _papermill(
+            notebook,
+            output_path,
+            parameters=parameters,
+            kernel_name=kernel_name,
+            language=language,
+            cwd=cwd,
+            keep_cwd=keep_cwd,
+            timeout=timeout,
+            progress=progress,
+        )
     duration = time.perf_counter() - started
     if executed is None:
         executed = _read_executed(output_path)
@@ -206,6 +171,71 @@ def execute_notebook(
         cells_total=progress.total,
         notebook=executed,
     )
+
+
+def _kernel_of(notebook: Any, kernel_name: str | None) -> tuple[str, str]:
+    """The kernel to start (the one asked for, else the notebook's) and the notebook's language."""
+    metadata = notebook.get("metadata", {})
+    kernelspec = metadata.get("kernelspec") or {}
+    language = (
+        kernelspec.get("language") or (metadata.get("language_info") or {}).get("name") or "python"
+    )
+    return kernel_name or kernelspec.get("name") or DEFAULT_KERNEL, language
+
+
+def _papermill(
+    notebook: Any,
+    output_path: Path,
+    *,
+    parameters: Mapping[str, Any] | None,
+    kernel_name: str,
+    language: str,
+    cwd: Path,
+    keep_cwd: bool,
+    timeout: float | None,
+    progress: _Progress,
+) -> tuple[Any, Failure | None]:
+    """Papermill's run of the notebook: the executed notebook (None when Papermill did not
+    return it), and why the run stopped early, if it did."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        executed = papermill.execute_notebook(
+            notebook,
+            str(output_path),
+            parameters=dict(parameters) if parameters else None,
+            engine_name=ENGINE_NAME,
+            kernel_name=kernel_name,
+            language=language,
+            progress_bar=False,
+            cwd=None if keep_cwd else str(cwd),
+            # nbclient starts the kernel in the notebook's folder from its resources.
+            resources={"metadata": {"path": str(cwd)}},
+            execution_timeout=timeout,
+            extra_arguments=["--ext=jupyter_mlops"],
+            progress=progress,
+        )
+    except PapermillExecutionError as exc:
+        # Papermill raises for any error output, even of cells allowed to raise: look at
+        # the notebook it wrote for an error of a cell that was not allowed to.
+        executed = _read_executed(output_path)
+        if executed is None:
+            return None, Failure("error", exc.cell_index, exc.ename, _clip(exc.evalue))
+        return executed, _unexpected_error(executed)
+    except CellTimeoutError as exc:
+        return None, Failure("timeout", progress.current, None, _clip(str(exc)))
+    except DeadKernelError as exc:
+        return None, Failure("kernel died", progress.current, None, _clip(str(exc)))
+    except NoSuchKernel:
+        return None, Failure("kernel did not start", None, "NoSuchKernel", _no_kernel(kernel_name))
+    except RuntimeError as exc:
+        # nbclient says a kernel that died while starting this way.
+        kind_of = "kernel died" if progress.current is not None else "kernel did not start"
+        return None, Failure(kind_of, progress.current, None, _clip(str(exc)))
+    return executed, None
 
 
 def skip_slow_optional_imports() -> None:

@@ -23,30 +23,29 @@ from pathlib import Path
 from typing import Any
 
 from . import liveness
-from . import run as runs
 from .autologging import TAG as AUTOLOG_TAG
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from .errors import InvalidValueError, ReplayNotFoundError, RunNotFoundError
-from .execute import RAISES_TAG
+from .execute import RAISES_TAG, Execution, execute_notebook, store_notebook_artifact
 from .kernel_env import launcher_env
+from .notebooks import notebook_file
+from .records import RunRecord, get_run
 from .store import Store, open_store
-from .verdicts import VERDICTS, _first_line, confirm_verdict, judge
+from .verdicts import _first_line, confirm_verdict, judge
+from .vocabulary import DEFAULT_KERNEL, MODES, REPLAY_STATES
 
 __all__ = [
-    "MODES",
-    "VERDICTS",
     "build_notebook",
     "get_replay",
     "replay",
     "start_replay",
 ]
 
-MODES = ("recorded", "file")
-DEFAULT_KERNEL = "python3"
+RUNNING, DONE, ERROR = REPLAY_STATES
 
 
 def replay(
-    run: str | runs.RunRecord,
+    run: str | RunRecord,
     *,
     mode: str = "recorded",
     rtol: float = DEFAULT_RTOL,
@@ -73,78 +72,125 @@ def replay(
     ``autolog`` lets the replay autolog when its original did (never when it did not: the
     replay would log what the original never had).
     """
-    if mode not in MODES:
-        raise InvalidValueError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
-    _check_tolerance("rtol", rtol)
-    _check_tolerance("atol", atol)
-    from .execute import execute_notebook, store_notebook_artifact
-
-    record = run if isinstance(run, runs.RunRecord) else runs.get_run(run, store=store)
+    _check_options(mode, rtol, atol)
+    record = run if isinstance(run, RunRecord) else get_run(run, store=store)
     store = record.store
-    if record.status == "running":
-        raise InvalidValueError(
-            record.name, "the run is still running; replay it once it has ended"
-        )
+    _refuse_running(record)
     original = record.to_dict(full=True)
-    try:
-        notebook_file = _notebook_file(record, notebook)
-        nb, layout = build_notebook(record, mode, notebook_file, parameters)
-    except Exception as exc:
-        if replay_id is not None and store.get_replay(replay_id) is not None:
-            # Started in the background: say why there, not only in its log.
-            store.update_replay(replay_id, state="error", summary=str(exc), end_time=time.time())
-        raise
-    kernel = kernel_name or record.row.get("kernel") or _kernel_name(notebook_file)
-    cwd = _working_directory(record, notebook_file)
+    nb, layout, notebook_file = _prepare(record, mode, notebook, parameters, replay_id)
     replay_id = replay_id or uuid.uuid4().hex
-    out_dir = store.directory / "replays"
-    output_path = out_dir / f"{replay_id}.ipynb"
-    options = {
+    options: dict[str, Any] = {
         "mode": mode,
         "rtol": rtol,
         "atol": atol,
         "tolerances": dict(tolerances or {}),
         "timeout": timeout,
-        "kernel": kernel,
+        "kernel": kernel_name or record.row.get("kernel") or _kernel_name(notebook_file),
+        "autolog": autolog and record.tags.get(AUTOLOG_TAG) == "on",
     }
-    autologged = autolog and record.tags.get(AUTOLOG_TAG) == "on"
-    options["autolog"] = autologged
-    if store.get_replay(replay_id) is None:
-        _insert_replay(
-            store,
-            replay_id,
-            record.id,
-            mode,
-            pid=os.getpid(),
-            options=options,
-            cells_total=len(nb.cells),
-        )
-    else:
-        store.update_replay(replay_id, state="running", cells_total=len(nb.cells))
-    bar, on_cell = _progress(progress, len(nb.cells), f"replay {record.name}", store, replay_id)
+    _begin(store, replay_id, record.id, options, len(nb.cells))
     run_kernel = functools.partial(
         execute_notebook,
         nb,
         store=store,
         kind="replay",
-        cwd=cwd,
+        cwd=_working_directory(record, notebook_file),
         notebook_path=notebook_file if mode == "file" else _recorded_notebook(record),
         parent_id=record.id,
         prelude_cells=layout["prelude"],
         env_vars=_replay_env(original),
         parameters=layout["parameters"],
-        kernel_name=kernel,
+        kernel_name=options["kernel"],
         timeout=timeout,
-        autolog=autologged,
+        autolog=options["autolog"],
     )
-    try:
-        execution = run_kernel(
-            output_path, run_name=f"replay of {_root_name(record)}", on_cell=on_cell
+    output_path = store.directory / "replays" / f"{replay_id}.ipynb"
+    execution = _first_replay(run_kernel, output_path, record, replay_id, progress, len(nb.cells))
+    limits = {"rtol": rtol, "atol": atol, "tolerances": tolerances}
+    report, replayed = _judge(original, execution, record, layout, limits)
+    duration = execution.duration
+    if report["verdict"] == "diverged" and (confirm or not report["causes"]):
+        confirm_path = output_path.with_name(f"{replay_id}-confirm.ipynb")
+        duration += _confirm(report, replayed, run_kernel, confirm_path, record, limits)
+    report.update(
+        id=replay_id, notebook=str(output_path), duration_s=round(duration, 3), options=options
+    )
+    _finish(store, replay_id, execution, report)
+    return report
+
+
+def _check_options(mode: str, rtol: float | None, atol: float | None) -> None:
+    """Refuse a mode or a tolerance that is none, before anything starts."""
+    if mode not in MODES:
+        raise InvalidValueError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None:
+            _check_tolerance(name, value)
+
+
+def _refuse_running(record: RunRecord) -> None:
+    if record.status == "running":
+        raise InvalidValueError(
+            record.name, "the run is still running; replay it once it has ended"
         )
+
+
+def _prepare(
+    record: RunRecord,
+    mode: str,
+    notebook: str | Path | None,
+    parameters: Mapping[str, Any] | None,
+    replay_id: str | None,
+) -> tuple[Any, dict[str, Any], Path | None]:
+    """The notebook to replay, its layout, and the notebook file it comes from, if any."""
+    try:
+        notebook_file = _notebook_file(record, notebook)
+        nb, layout = build_notebook(record, mode, notebook_file, parameters)
+    except Exception as exc:
+        if replay_id is not None and record.store.get_replay(replay_id) is not None:
+            # Started in the background: say why there, not only in its log.
+            record.store.update_replay(
+                replay_id, state=ERROR, summary=str(exc), end_time=time.time()
+            )
+        raise
+    return nb, layout, notebook_file
+
+
+def _begin(
+    store: Store, replay_id: str, original_id: str, options: dict[str, Any], cells: int
+) -> None:
+    """The replay's row: inserted, or (started in the background) told it now runs."""
+    if store.get_replay(replay_id) is None:
+        _insert_replay(
+            store,
+            replay_id,
+            original_id,
+            options["mode"],
+            pid=os.getpid(),
+            options=options,
+            cells_total=cells,
+        )
+    else:
+        store.update_replay(replay_id, state=RUNNING, cells_total=cells)
+
+
+def _first_replay(
+    run_kernel: Callable[..., Execution],
+    output_path: Path,
+    record: RunRecord,
+    replay_id: str,
+    progress: bool | Callable[[int, int], None],
+    cells: int,
+) -> Execution:
+    """Run the replay's kernel, its progress written to the replay's row as cells complete."""
+    store = record.store
+    bar, on_cell = _progress(progress, cells, f"replay {record.name}", store, replay_id)
+    try:
+        return run_kernel(output_path, run_name=f"replay of {_root_name(record)}", on_cell=on_cell)
     except BaseException as exc:
         store.update_replay(
             replay_id,
-            state="error",
+            state=ERROR,
             summary=f"the replay could not run: {type(exc).__name__}: {exc}",
             end_time=time.time(),
         )
@@ -152,48 +198,60 @@ def replay(
     finally:
         if bar is not None:
             bar.close()
-    store_notebook_artifact(store, execution.run_id, output_path, "replay.ipynb")
-    if mode == "file" and execution.notebook is not None:
+
+
+def _judge(
+    original: dict[str, Any],
+    execution: Execution,
+    record: RunRecord,
+    layout: dict[str, Any],
+    limits: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report on the replay run (its executed notebook kept), and the replay run whole."""
+    store = record.store
+    store_notebook_artifact(store, execution.run_id, execution.output_path, "replay.ipynb")
+    if layout["mode"] == "file" and execution.notebook is not None:
         # Papermill added its parameters cell: name failing cells as they ran.
         layout["first_lines"] = [_first_line(dict(cell)) for cell in execution.notebook.cells]
-    replayed = runs.get_run(execution.run_id, store=store).to_dict(full=True)
+    replayed = get_run(execution.run_id, store=store).to_dict(full=True)
     report = judge(
         original,
         replayed,
         record=record,
-        mode=mode,
+        mode=layout["mode"],
         layout=layout,
         failure=execution.failure.to_dict() if execution.failure else None,
-        rtol=rtol,
-        atol=atol,
-        tolerances=tolerances,
+        **limits,
     )
-    duration = execution.duration
-    if report["verdict"] == "diverged" and (confirm or not report["causes"]):
-        second = run_kernel(
-            out_dir / f"{replay_id}-confirm.ipynb",
-            run_name=f"confirming replay of {_root_name(record)}",
-        )
-        duration += second.duration
-        confirm_verdict(
-            report,
-            replayed,
-            runs.get_run(second.run_id, store=store).to_dict(full=True),
-            failed=second.failure is not None,
-            rtol=rtol,
-            atol=atol,
-            tolerances=tolerances,
-        )
-    report.update(
-        id=replay_id,
-        notebook=str(output_path),
-        duration_s=round(duration, 3),
-        options=options,
+    return report, replayed
+
+
+def _confirm(
+    report: dict[str, Any],
+    replayed: dict[str, Any],
+    run_kernel: Callable[..., Execution],
+    output_path: Path,
+    record: RunRecord,
+    limits: dict[str, Any],
+) -> float:
+    """Replay once more and add what the second replay says to the report; its duration."""
+    second = run_kernel(output_path, run_name=f"confirming replay of {_root_name(record)}")
+    confirm_verdict(
+        report,
+        replayed,
+        get_run(second.run_id, store=record.store).to_dict(full=True),
+        failed=second.failure is not None,
+        **limits,
     )
+    return second.duration
+
+
+def _finish(store: Store, replay_id: str, execution: Execution, report: dict[str, Any]) -> None:
+    """The replay's row, done: its run, verdict and report."""
     done: dict[str, Any] = {"cells_done": execution.cells_total} if not execution.failure else {}
     store.update_replay(
         replay_id,
-        state="done",
+        state=DONE,
         replay_run_id=execution.run_id,
         verdict=report["verdict"],
         summary=report["summary"],
@@ -201,7 +259,6 @@ def replay(
         end_time=time.time(),
         **done,
     )
-    return report
 
 
 def _replay_env(original: dict[str, Any]) -> dict[str, str]:
@@ -215,36 +272,49 @@ def _replay_env(original: dict[str, Any]) -> dict[str, str]:
 
 
 def build_notebook(
-    record: runs.RunRecord,
+    record: RunRecord,
     mode: str,
     notebook_file: Path | None,
     parameters: Mapping[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The notebook to replay, and its layout: which notebook cell is which original cell."""
-    import nbformat
-
     if mode == "file":
         if notebook_file is None:
             raise InvalidValueError(
                 record.name, "the run has no saved notebook file to replay in file mode"
             )
-        from papermill.iorw import load_notebook_node
-        from papermill.parameterize import parameterize_notebook
+        return _saved_notebook(record, notebook_file, parameters)
+    return _recorded_cells_notebook(record)
 
-        nb = load_notebook_node(str(notebook_file))  # with the metadata Papermill expects
-        if parameters is None:
-            parameters = {k: v for k, v in record.params.items() if k.isidentifier()}
-        if parameters:
-            spec = nb.metadata.get("kernelspec") or {}
-            nb = parameterize_notebook(
-                nb,
-                parameters,
-                kernel_name=spec.get("name") or DEFAULT_KERNEL,
-                language=spec.get("language") or "python",
-            )
-        layout = {"mode": mode, "prelude": _file_prelude(nb, record), "cells": None}
-        layout.update(parameters=None, first_lines=[_first_line(dict(c)) for c in nb.cells])
-        return nb, layout
+
+def _saved_notebook(
+    record: RunRecord, notebook_file: Path, parameters: Mapping[str, Any] | None
+) -> tuple[Any, dict[str, Any]]:
+    """The saved notebook file with the run's params (or ``parameters``) injected."""
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(str(notebook_file))  # with the metadata Papermill expects
+    if parameters is None:
+        parameters = {k: v for k, v in record.params.items() if k.isidentifier()}
+    if parameters:
+        spec = nb.metadata.get("kernelspec") or {}
+        nb = parameterize_notebook(
+            nb,
+            parameters,
+            kernel_name=spec.get("name") or DEFAULT_KERNEL,
+            language=spec.get("language") or "python",
+        )
+    layout = {"mode": "file", "prelude": _file_prelude(nb, record), "cells": None}
+    layout.update(parameters=None, first_lines=[_first_line(dict(c)) for c in nb.cells])
+    return nb, layout
+
+
+def _recorded_cells_notebook(record: RunRecord) -> tuple[Any, dict[str, Any]]:
+    """A notebook of the cells the run's kernel ran: its prelude, then the run's cells in
+    the order they ran."""
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": DEFAULT_KERNEL, "display_name": "Python 3"}
     nb.metadata["jupyter_mlops"] = {"replay_of": record.id}
@@ -265,12 +335,12 @@ def build_notebook(
             continue
         nb.cells.append(_code_cell(cell["source"], raises=cell.get("error") is not None))
         positions.append(position)
-    layout = {"mode": mode, "prelude": len(prelude), "cells": positions, "parameters": None}
+    layout = {"mode": "recorded", "prelude": len(prelude), "cells": positions, "parameters": None}
     layout["first_lines"] = [_first_line(dict(cell)) for cell in nb.cells]
     return nb, layout
 
 
-def _file_prelude(nb: Any, record: runs.RunRecord) -> int:
+def _file_prelude(nb: Any, record: RunRecord) -> int:
     """How many of the file's cells ran before the run's first cell (as its prelude did), so
     that the replay's cells line up with the original's."""
     cells = record.cells()
@@ -294,19 +364,12 @@ def start_replay(
     store: Store | None = None,
 ) -> dict[str, Any]:
     """Start a replay in a background process; returns its row (``id``, state ``running``)."""
-    if mode not in MODES:
-        raise InvalidValueError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None:
-            _check_tolerance(name, value)
+    _check_options(mode, rtol, atol)
     if timeout is not None and timeout <= 0:
         raise InvalidValueError("timeout", "must be a positive number of seconds")
     store = store or open_store(create=False)
-    record = runs.get_run(run, store=store)
-    if record.status == "running":
-        raise InvalidValueError(
-            record.name, "the run is still running; replay it once it has ended"
-        )
+    record = get_run(run, store=store)
+    _refuse_running(record)
     if mode == "file" and _notebook_file(record, None) is None:
         raise InvalidValueError(
             record.name, "the run has no saved notebook file to replay in file mode"
@@ -344,7 +407,7 @@ def _insert_replay(
 ) -> None:
     """The row of a replay that is starting."""
     row: dict[str, Any] = {"id": replay_id, "original_id": original_id, "mode": mode}
-    row["state"] = "running"
+    row["state"] = RUNNING
     row.update(cells_done=0, host=liveness.HOST, start_time=time.time(), **fields)
     store.insert_replay(row)
 
@@ -356,7 +419,7 @@ def get_replay(replay_id: str, *, store: Store | None = None) -> dict[str, Any]:
     if row is None:
         raise ReplayNotFoundError(replay_id)
     if (
-        row["state"] == "running"
+        row["state"] == RUNNING
         and row.get("pid")
         and row.get("host") == liveness.HOST
         and not liveness.pid_alive(int(row["pid"]))
@@ -364,12 +427,12 @@ def get_replay(replay_id: str, *, store: Store | None = None) -> dict[str, Any]:
         log = store.directory / "replays" / f"{replay_id}.log"
         tail = _last_line(log)
         summary = "the replay process ended without a verdict" + (f": {tail}" if tail else "")
-        store.update_replay(replay_id, state="error", summary=summary, end_time=time.time())
+        store.update_replay(replay_id, state=ERROR, summary=summary, end_time=time.time())
         row = store.get_replay(replay_id) or row
     return row
 
 
-def _notebook_file(record: runs.RunRecord, notebook: str | Path | None) -> Path | None:
+def _notebook_file(record: RunRecord, notebook: str | Path | None) -> Path | None:
     if notebook is not None:
         path = Path(notebook).expanduser().resolve()
         if not path.is_file():
@@ -379,15 +442,12 @@ def _notebook_file(record: runs.RunRecord, notebook: str | Path | None) -> Path 
     return recorded if recorded is not None and recorded.is_file() else None
 
 
-def _recorded_notebook(record: runs.RunRecord) -> Path | None:
+def _recorded_notebook(record: RunRecord) -> Path | None:
     notebook = record.row.get("notebook")
-    if not notebook:
-        return None
-    path = Path(notebook)
-    return path if path.is_absolute() else record.store.directory.parent / path
+    return notebook_file(record.store.directory.parent, notebook) if notebook else None
 
 
-def _root_name(record: runs.RunRecord) -> str:
+def _root_name(record: RunRecord) -> str:
     """The name of the run a chain of replays started from: replay names never nest."""
     row, seen = record.row, {record.id}
     while row.get("kind") == "replay" and row.get("parent_id") and row["parent_id"] not in seen:
@@ -412,7 +472,7 @@ def _kernel_name(notebook_file: Path | None) -> str:
     return DEFAULT_KERNEL
 
 
-def _working_directory(record: runs.RunRecord, notebook_file: Path | None) -> Path:
+def _working_directory(record: RunRecord, notebook_file: Path | None) -> Path:
     cwd = record.row.get("cwd")
     if cwd and Path(cwd).is_dir():
         return Path(cwd)

@@ -163,11 +163,7 @@ def sweep(
     ``retries`` for points whose worker died and ``upload`` to send the notebook's folder.
     An axis that is no parameter of the notebook is refused before anything runs, unless
     ``allow_new``."""
-    path = Path(notebook).expanduser().resolve()
-    if not path.is_file():
-        raise InvalidValueError(str(notebook), "no such notebook file")
-    if path.suffix != ".ipynb":
-        raise InvalidValueError(str(notebook), "a sweep runs a notebook (.ipynb)")
+    path = _sweepable(notebook)
     if workers < 1:
         raise InvalidValueError("workers", "must be 1 or more")
     points = expand_grid(grid)
@@ -177,68 +173,96 @@ def sweep(
     sweep_id = uuid.uuid4().hex
     out = Path(output_dir) if output_dir else store.directory / "sweeps" / sweep_id
     out.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(cwd).resolve() if cwd else path.parent
+    point = {
+        "notebook": str(path),
+        "store": str(store.directory),
+        "sweep_id": sweep_id,
+        "cwd": str(Path(cwd).resolve() if cwd else path.parent),
+        "kernel": kernel_name,
+        "timeout": timeout,
+        "autolog": autolog,
+    }
     jobs = [
         {
+            **point,
             "index": index,
-            "notebook": str(path),
             "params": params,
             "output": str(out / f"{path.stem}-{index + 1:03d}.ipynb"),
-            "store": str(store.directory),
-            "sweep_id": sweep_id,
             "name": f"{path.stem}[{_label(params)}]",
-            "cwd": str(work_dir),
-            "kernel": kernel_name,
-            "timeout": timeout,
-            "autolog": autolog,
         }
         for index, params in enumerate(points)
     ]
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), unit="run", desc=f"sweep {path.stem}"[:40])
-    results: list[dict[str, Any]] = [{} for _ in jobs]
+    tally = _Tally(len(jobs), progress, f"sweep {path.stem}")
     started = time.perf_counter()
-    lock = threading.Lock()
-
-    def done(result: dict[str, Any]) -> None:
-        with lock:
-            results[result["index"]] = result
-            if bar is not None:
-                bar.update(1)
-                if result["failure"]:
-                    bar.set_postfix_str(f"point {result['index'] + 1} failed")
-            if callable(progress):
-                progress(sum(1 for r in results if r), len(jobs))
-
     try:
         if cluster:
             from .cluster import run_points_on_cluster
 
             workers = run_points_on_cluster(
-                jobs, cluster, done, store=store, retries=retries, upload=upload
+                jobs, cluster, tally.done, store=store, retries=retries, upload=upload
             )
         else:
-            _run_points(jobs, workers, done)
+            _run_points(jobs, workers, tally.done)
     finally:
-        if bar is not None:
-            bar.close()
-    from .run import get_run
-
-    for result in results:
-        record = get_run(result["run_id"], store=store)
-        result.update(name=record.name, status=record.status, metrics=record.metrics)
+        tally.close()
     return {
         "sweep_id": sweep_id,
         "notebook": str(path),
         "output_dir": str(out),
         "workers": workers,
         "duration_s": round(time.perf_counter() - started, 3),
-        "points": results,
-        "failed": sum(1 for r in results if r["failure"]),
+        "points": _with_outcomes(tally.results, store),
+        "failed": sum(1 for r in tally.results if r["failure"]),
     }
+
+
+def _sweepable(notebook: str | Path) -> Path:
+    """The notebook file a sweep runs, or one line saying why it cannot."""
+    path = Path(notebook).expanduser().resolve()
+    if not path.is_file():
+        raise InvalidValueError(str(notebook), "no such notebook file")
+    if path.suffix != ".ipynb":
+        raise InvalidValueError(str(notebook), "a sweep runs a notebook (.ipynb)")
+    return path
+
+
+class _Tally:
+    """The points' results as they come in (from worker threads), shown as a bar or told to
+    the caller's progress function."""
+
+    def __init__(self, total: int, progress: bool | Callable[[int, int], None], label: str) -> None:
+        self.results: list[dict[str, Any]] = [{} for _ in range(total)]
+        self.progress = progress if callable(progress) else None
+        self.bar: Any = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="run", desc=label[:40])
+        self._lock = threading.Lock()
+
+    def done(self, result: dict[str, Any]) -> None:
+        with self._lock:
+            self.results[result["index"]] = result
+            if self.bar is not None:
+                self.bar.update(1)
+                if result["failure"]:
+                    self.bar.set_postfix_str(f"point {result['index'] + 1} failed")
+            if self.progress is not None:
+                self.progress(sum(1 for r in self.results if r), len(self.results))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _with_outcomes(results: list[dict[str, Any]], store: Store) -> list[dict[str, Any]]:
+    """Each point's result with its run's name, final status and metrics."""
+    from .records import get_run
+
+    for result in results:
+        record = get_run(result["run_id"], store=store)
+        result.update(name=record.name, status=record.status, metrics=record.metrics)
+    return results
 
 
 def _run_points(

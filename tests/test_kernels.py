@@ -14,6 +14,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 import jupyter_mlops as mlops
+from jupyter_mlops import kernel_env
 
 from .conftest import child_env
 
@@ -156,7 +157,7 @@ def test_papermill_run_records_injected_parameters(
     ]
     source = tmp_path / "param.ipynb"
     nbformat.write(notebook, source)
-    monkeypatch.setenv("JUPYTER_MLOPS_NOTEBOOK", str(source))
+    monkeypatch.setenv(kernel_env.NOTEBOOK, str(source))
     for name, value in child_env().items():
         monkeypatch.setenv(name, value)
     papermill.execute_notebook(

@@ -9,6 +9,7 @@ import papermill
 import pytest
 
 import jupyter_mlops as mlops
+from jupyter_mlops import kernel_env
 
 from .conftest import child_env
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 def test_quickstart_records_a_linear_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     notebook = tmp_path / "quickstart.ipynb"
     shutil.copy(NOTEBOOKS / "quickstart.ipynb", notebook)
-    for name, value in child_env(JUPYTER_MLOPS_NOTEBOOK=str(notebook)).items():
+    for name, value in child_env(**{kernel_env.NOTEBOOK: str(notebook)}).items():
         monkeypatch.setenv(name, value)
     papermill.execute_notebook(
         str(notebook),
@@ -54,12 +55,12 @@ def test_quickstart_reproduces_in_both_replay_modes(
 
     notebook = tmp_path / "quickstart.ipynb"
     shutil.copy(NOTEBOOKS / "quickstart.ipynb", notebook)
-    for name, value in child_env(JUPYTER_MLOPS_NOTEBOOK=str(notebook)).items():
+    for name, value in child_env(**{kernel_env.NOTEBOOK: str(notebook)}).items():
         monkeypatch.setenv(name, value)
     papermill.execute_notebook(
         str(notebook), str(tmp_path / "out.ipynb"), cwd=str(tmp_path), progress_bar=False
     )
-    monkeypatch.delenv("JUPYTER_MLOPS_NOTEBOOK")
+    monkeypatch.delenv(kernel_env.NOTEBOOK)
     for mode in ("recorded", "file"):
         report = replay("quickstart", mode=mode, progress=False)
         assert report["verdict"] == "reproduced", (mode, report["summary"])
