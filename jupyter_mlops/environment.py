@@ -11,11 +11,12 @@ import json
 import os
 import re
 import sys
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import xxhash
 
 if TYPE_CHECKING:
+    import subprocess
     from importlib.metadata import Distribution
     from pathlib import Path
 
@@ -222,13 +223,47 @@ def _run_git(
     cwd: str, args: list[str], deadline: float, limit: int | None = None
 ) -> tuple[bytes, bool] | None:
     """Run git in cwd; its stdout (at most limit + 1 bytes) and whether it was cut, or None."""
-    import subprocess
     import threading
     import time
 
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return None
+    proc = _start_git(cwd, args)
+    if proc is None:
+        return None
+    stdout = proc.stdout
+    assert stdout is not None  # _start_git gives only a process with a pipe
+    # A watchdog thread rather than communicate(timeout=...): it works the same on every
+    # platform and lets the reader stop after limit bytes instead of buffering a huge diff.
+    timed_out = threading.Event()
+
+    def kill_on_deadline() -> None:
+        timed_out.set()
+        proc.kill()
+
+    watchdog = threading.Timer(remaining, kill_on_deadline)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        output, truncated = _read_git(proc, stdout, limit)
+        returncode = proc.wait()
+    except OSError:
+        proc.kill()
+        proc.wait()
+        return None
+    finally:
+        watchdog.cancel()
+        stdout.close()
+    if timed_out.is_set() or (returncode != 0 and not truncated):
+        return None
+    return output, truncated
+
+
+def _start_git(cwd: str, args: list[str]) -> subprocess.Popen[bytes] | None:
+    """git started in cwd with its stdout piped, or None when it cannot be."""
+    import subprocess
+
     # Never wait for a credential prompt nobody will see.
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
     try:
@@ -241,44 +276,25 @@ def _run_git(
         )
     except (OSError, ValueError):
         return None
-    stdout = proc.stdout
-    if stdout is None:  # only to satisfy the type: stdout=PIPE always gives a pipe
+    if proc.stdout is None:  # only to satisfy the type: stdout=PIPE always gives a pipe
         proc.kill()
         proc.wait()
         return None
-    # A watchdog thread rather than communicate(timeout=...): it works the same on every
-    # platform and lets the reader stop after limit bytes instead of buffering a huge diff.
-    timed_out = threading.Event()
+    return proc
 
-    def kill_on_deadline() -> None:
-        timed_out.set()
-        proc.kill()
 
-    watchdog = threading.Timer(remaining, kill_on_deadline)
-    watchdog.daemon = True
-    watchdog.start()
+def _read_git(
+    proc: subprocess.Popen[bytes], stdout: IO[bytes], limit: int | None
+) -> tuple[bytes, bool]:
+    """git's output, and whether it was cut (git killed) past ``limit`` bytes."""
     chunks: list[bytes] = []
     size = 0
-    truncated = False
-    try:
-        while True:
-            chunk = stdout.read(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if limit is not None and size > limit:
-                truncated = True
-                proc.kill()
-                break
-        returncode = proc.wait()
-    except OSError:
-        proc.kill()
-        proc.wait()
-        return None
-    finally:
-        watchdog.cancel()
-        stdout.close()
-    if timed_out.is_set() or (returncode != 0 and not truncated):
-        return None
-    return b"".join(chunks), truncated
+    while True:
+        chunk = stdout.read(65536)
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+        if limit is not None and size > limit:
+            proc.kill()
+            return b"".join(chunks), True

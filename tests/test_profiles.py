@@ -15,16 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from jupyter_mlops.column_profiles import HISTOGRAM_BINS, QUANTILES, TOP_CATEGORIES
 from jupyter_mlops.errors import InvalidValueError
 from jupyter_mlops.hashing import content_hash
-from jupyter_mlops.profiles import (
-    HISTOGRAM_BINS,
-    QUANTILES,
-    TOP_CATEGORIES,
-    DataInfo,
-    describe,
-    profile,
-)
+from jupyter_mlops.profiles import DataInfo, describe, profile
 
 from .conftest import PYTHON, child_env
 
