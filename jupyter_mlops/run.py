@@ -81,6 +81,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "notebook_provider",
     "reap_crashed",
     "remove_run_listener",
     "run_for_logging",
