@@ -48,11 +48,6 @@ def parse_cell(source: str) -> ast.Module | None:
         return None
 
 
-def _stand_in(match: re.Match[str]) -> str:
-    indent, assignment = match.group(1), match.group(2)
-    return f"{indent}{assignment}None" if assignment else f"{indent}pass"
-
-
 def cell_facts(source: str) -> dict[str, Any]:
     """``reads``, ``writes`` and ``seeds`` of a cell's source (None each if it does not parse)."""
     module = parse_cell(source)
