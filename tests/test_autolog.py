@@ -19,8 +19,8 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops import run as runs
-from jupyter_mlops.autologging import is_clock_metric
 from jupyter_mlops.autologging.system import Sampler
+from jupyter_mlops.clock_metrics import is_clock_metric
 from jupyter_mlops.compare import diff_runs
 from jupyter_mlops.hashing import content_hash
 

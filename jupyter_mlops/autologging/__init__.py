@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import run as runs
-from ..clock_metrics import is_clock_metric
 from ..kernel_env import read_kernel_env
 from . import patches
 
@@ -27,7 +26,6 @@ __all__ = [
     "autolog",
     "cell_ended",
     "enable_from_environment",
-    "is_clock_metric",
     "is_on",
 ]
 
