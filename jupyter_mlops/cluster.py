@@ -38,11 +38,13 @@ from .execute import (
 from .liveness import HOST
 from .notebooks import stored_notebook
 from .store import DB_NAME, Store
+from .vocabulary import KINDS, STATUSES
 
 __all__ = ["MAX_UPLOAD_BYTES", "pack_folder", "run_points_on_cluster"]
 
 # A folder sent to the workers is for notebooks and their small inputs, not data lakes.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+CRASHED, SWEEP = STATUSES[-1], KINDS[2]
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _SKIPPED = {".mlops", ".git", ".ipynb_checkpoints", "__pycache__", ".venv", "node_modules"}
 
@@ -205,8 +207,8 @@ def _record_crash(store: Store, job: dict[str, Any], attempt: dict[str, Any]) ->
         {
             "id": attempt["run_id"],
             "name": job["name"],
-            "status": "crashed",
-            "kind": "sweep",
+            "status": CRASHED,
+            "kind": SWEEP,
             "sweep_id": job["sweep_id"],
             "start_time": attempt.get("start_time") or now,
             "end_time": now,
@@ -320,7 +322,7 @@ def _execute_point(
             nbformat.reads(text, as_version=4),
             folder / Path(job["output"]).name,
             store=store,
-            kind="sweep",
+            kind=SWEEP,
             run_name=job["name"],
             cwd=cwd,
             notebook_path=notebook_path,

@@ -24,7 +24,7 @@ from . import kernel_env
 from .errors import RunNotFoundError
 from .kernel_env import tracked_env
 from .store import Store
-from .vocabulary import DEFAULT_KERNEL
+from .vocabulary import DEFAULT_KERNEL, STATUSES
 
 __all__ = [
     "Execution",
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 ENGINE_NAME = "jupyter-mlops"
+_, FINISHED, FAILED, _, CRASHED = STATUSES
 # Cells tagged so may raise without stopping the notebook (nbclient's convention).
 RAISES_TAG = "raises-exception"
 _ERROR_MARKER = "papermill-error-cell-tag"
@@ -287,11 +288,9 @@ def _settle_run(
     """Give the run its final status from what the launcher saw (the kernel cannot tell
     its own death or a timeout), and make sure a run exists even if the kernel never
     started one."""
-    status, error = "finished", None
+    status, error = FINISHED, None
     if failure is not None:
-        status = {"kernel died": "crashed", "kernel did not start": "failed"}.get(
-            failure.kind, "failed"
-        )
+        status = {"kernel died": CRASHED, "kernel did not start": FAILED}.get(failure.kind, FAILED)
         error = f"{failure.error}: {failure.message}" if failure.error else failure.message
         if failure.kind == "timeout":
             error = f"timed out: {failure.message}"
@@ -318,7 +317,7 @@ def _settle_run(
     fields: dict[str, Any] = {"status": status, "error": error}
     if not row.get("end_time"):
         fields["end_time"] = now
-    if failure is None and row.get("status") == "finished":
+    if failure is None and row.get("status") == FINISHED:
         return
     store.update_run(run_id, **fields)
 

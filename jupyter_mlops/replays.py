@@ -32,7 +32,7 @@ from .notebooks import notebook_file
 from .records import RunRecord, get_run
 from .store import Store, open_store
 from .verdicts import _first_line, confirm_verdict, judge
-from .vocabulary import DEFAULT_KERNEL, MODES, REPLAY_STATES
+from .vocabulary import DEFAULT_KERNEL, KINDS, MODES, REPLAY_STATES, STATUSES
 
 __all__ = [
     "build_notebook",
@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 RUNNING, DONE, ERROR = REPLAY_STATES
+# A run that has not ended yet (the same word as a replay's state, about a run).
+RUN_RUNNING = STATUSES[0]
+REPLAY = KINDS[1]
 
 
 def replay(
@@ -93,7 +96,7 @@ def replay(
         execute_notebook,
         nb,
         store=store,
-        kind="replay",
+        kind=REPLAY,
         cwd=_working_directory(record, notebook_file),
         notebook_path=notebook_file if mode == "file" else _recorded_notebook(record),
         parent_id=record.id,
@@ -129,7 +132,7 @@ def _check_options(mode: str, rtol: float | None, atol: float | None) -> None:
 
 
 def _refuse_running(record: RunRecord) -> None:
-    if record.status == "running":
+    if record.status == RUN_RUNNING:
         raise InvalidValueError(
             record.name, "the run is still running; replay it once it has ended"
         )
@@ -450,14 +453,14 @@ def _recorded_notebook(record: RunRecord) -> Path | None:
 def _root_name(record: RunRecord) -> str:
     """The name of the run a chain of replays started from: replay names never nest."""
     row, seen = record.row, {record.id}
-    while row.get("kind") == "replay" and row.get("parent_id") and row["parent_id"] not in seen:
+    while row.get("kind") == REPLAY and row.get("parent_id") and row["parent_id"] not in seen:
         seen.add(row["parent_id"])
         try:
             row = record.store.get_run(row["parent_id"])
         except RunNotFoundError:
             break
     name = str(row["name"])
-    return name.removeprefix("replay of ") if row.get("kind") == "replay" else name
+    return name.removeprefix("replay of ") if row.get("kind") == REPLAY else name
 
 
 def _kernel_name(notebook_file: Path | None) -> str:

@@ -18,10 +18,12 @@ from typing import Any
 
 from .errors import InvalidValueError
 from .store import Store, open_store
+from .vocabulary import KINDS
 
 __all__ = ["expand_grid", "load_grid", "parse_value", "sweep"]
 
 MAX_POINTS = 10_000
+SWEEP = KINDS[2]
 
 
 def parse_value(text: str) -> Any:
@@ -343,7 +345,7 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
         notebook,
         Path(job["output"]),
         store=store,
-        kind="sweep",
+        kind=SWEEP,
         run_name=job["name"],
         cwd=Path(job["cwd"]),
         notebook_path=Path(job["notebook"]),
