@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -37,7 +36,7 @@ from .execute import (
 )
 from .liveness import HOST
 from .notebooks import stored_notebook
-from .store import DB_NAME, Store
+from .store import DB_NAME, Store, fold_log
 from .vocabulary import KINDS, STATUSES
 
 __all__ = ["MAX_UPLOAD_BYTES", "pack_folder", "run_points_on_cluster"]
@@ -342,11 +341,7 @@ def _execute_point(
 
 def _pack_store(store_dir: Path) -> bytes:
     """The point's store as one zip: the database with its log folded in, and the blobs."""
-    conn = sqlite3.connect(store_dir / DB_NAME)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
+    fold_log(store_dir)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(store_dir / DB_NAME, f".mlops/{DB_NAME}")
