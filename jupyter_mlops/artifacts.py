@@ -28,6 +28,7 @@ __all__ = [
     "XGBOOST",
     "Artifact",
     "store_artifact",
+    "store_bytes",
 ]
 
 # The kinds of a stored model: which format its bytes are in.
@@ -60,13 +61,21 @@ def store_artifact(store: Store, source: Any, name: str | None = None) -> dict[s
         payload = pickle.dumps(source, protocol=5)
     except Exception as exc:
         raise InvalidValueError(label, f"cannot be pickled: {exc}") from exc
+    return store_bytes(store, checked_name("artifact", label), payload, "pickle", None)
+
+
+def store_bytes(
+    store: Store, name: str, payload: bytes, kind: str, source: str | None
+) -> dict[str, Any]:
+    """Put bytes into the store's blobs by content hash, as an artifact of a kind
+    ``Artifact.load()`` knows; the artifact's name, kind, size, source and hash."""
     digest = hashing.hash_bytes(payload)
     store.put_blob(digest, payload)
     return {
-        "name": checked_name("artifact", label),
-        "kind": "pickle",
+        "name": name,
+        "kind": kind,
         "size_bytes": len(payload),
-        "source": None,
+        "source": source,
         "hash": digest,
     }
 

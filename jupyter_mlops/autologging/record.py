@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import run as runs
+from ..artifacts import store_bytes
 from ..clock_metrics import FIT_TIME_SUFFIX
 from ..errors import MlopsError
 from .patches import Fit, Score
@@ -217,22 +218,9 @@ def _record_search(
 
 def store_artifact(run: runs.Run, name: str, payload: bytes, kind: str, source: str) -> None:
     """Store bytes as an artifact of the run, of a kind ``Artifact.load()`` knows."""
-    from ..hashing import hash_bytes
-
-    digest = hash_bytes(payload)
-    run.store.put_blob(digest, payload)
-    run.store.add_artifact(
-        {
-            "run_id": run.id,
-            "name": name,
-            "hash": digest,
-            "kind": kind,
-            "size_bytes": len(payload),
-            "source": source,
-            "cell_seq": run.current_cell,
-            "time": time.time(),
-        }
-    )
+    row = store_bytes(run.store, name, payload, kind, source)
+    row.update(run_id=run.id, cell_seq=run.current_cell, time=time.time())
+    run.store.add_artifact(row)
 
 
 def log_params_kept(run: runs.Run, state: RunState, params: dict[str, Any]) -> None:
