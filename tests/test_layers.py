@@ -1,4 +1,5 @@
-"""The package's layers, read from its source: the core imports no door library, nothing cycles.
+"""The package's layers, read from its source: the core imports no door and no door's library,
+and no import cycles.
 
 Modules are parsed, never imported, so the check sees imports inside functions too (they run
 sooner or later). Imports under ``if TYPE_CHECKING:`` are exempt: they never run.
@@ -229,6 +230,17 @@ def door_imports_in_core(root: Path, package: str = PACKAGE) -> list[str]:
     return [f"{path}:{line}: {imported}" for path, line, imported in sorted(set(found))]
 
 
+def doors_imported_by_core(graph: dict[str, dict[str, int]]) -> list[str]:
+    """Each import of a door by a core module (the core is below every door), with its line."""
+    return [
+        f"{module} imports {target} (line {line})"
+        for module, targets in sorted(graph.items())
+        if not is_door(module)
+        for target, line in sorted(targets.items())
+        if is_door(target)
+    ]
+
+
 def describe(cycle: list[str], graph: dict[str, dict[str, int]], root: Path) -> str:
     """A cycle as the chain of imports that make it, each with the line that imports."""
     modules = package_modules(root)
@@ -242,6 +254,11 @@ def describe(cycle: list[str], graph: dict[str, dict[str, int]], root: Path) -> 
 def test_core_imports_no_door_library() -> None:
     found = door_imports_in_core(ROOT)
     assert not found, "core modules import a door's library:\n" + "\n".join(found)
+
+
+def test_core_imports_no_door() -> None:
+    found = doors_imported_by_core(import_graph(ROOT))
+    assert not found, "core modules import a door:\n" + "\n".join(found)
 
 
 def test_no_import_cycle() -> None:
@@ -306,6 +323,23 @@ def test_type_checking_imports_and_package_parents_make_no_cycle(tmp_path: Path)
     assert graph["jupyter_mlops"] == {"jupyter_mlops.run": 1}
     assert graph["jupyter_mlops.store.db"] == {"jupyter_mlops.store.schema": 1}
     assert cycles(graph) == []
+
+
+def test_a_door_imported_by_the_core_is_found(tmp_path: Path) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "__init__.py": "def load():\n    from .magics import Magics\n",
+            "magics.py": "from .records import get_run\n",
+            "records.py": "def card():\n    from .views.card import render\n",
+            "views/__init__.py": "",
+            "views/card.py": "from ..records import get_run\n",
+        },
+    )
+    graph = import_graph(root)
+    assert doors_imported_by_core(graph) == [
+        "jupyter_mlops.records imports jupyter_mlops.views.card (line 2)"
+    ]
 
 
 def test_a_door_library_in_the_core_is_found_wherever_imported(tmp_path: Path) -> None:
