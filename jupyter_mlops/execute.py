@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import kernel_env
 from .errors import RunNotFoundError
-from .kernel_env import tracked_env
+from .kernel_env import AUTOLOG, tracked_env
 from .store import Store
 from .vocabulary import DEFAULT_KERNEL, STATUSES
 
@@ -132,7 +131,7 @@ def execute_notebook(
     )
     overrides.update(env_vars or {})
     # The launcher decides, whatever the recorded environment of an original run said.
-    overrides[kernel_env.AUTOLOG] = "1" if autolog else "0"
+    overrides[AUTOLOG] = "1" if autolog else "0"
     progress = _Progress(on_cell)
     started = time.perf_counter()
     output_path.parent.mkdir(parents=True, exist_ok=True)
