@@ -23,12 +23,12 @@ _EXPORTS = {
     "log_metrics": "run",
     "log_data": "run",
     "log_artifact": "run",
-    "runs": "run",
-    "get_run": "run",
-    "update_run": "run",
-    "delete_run": "run",
+    "runs": "records",
+    "get_run": "records",
+    "update_run": "records",
+    "delete_run": "records",
     "Run": "run",
-    "RunRecord": "run",
+    "RunRecord": "records",
     "content_hash": "hashing",
     "replay": "replays",
     "sweep": "sweeps",
@@ -90,24 +90,20 @@ if TYPE_CHECKING:
     from .hashing import content_hash
     from .merge import import_store
     from .mlflow_bridge import export_mlflow, import_mlflow
+    from .records import RunRecord, delete_run, get_run, runs, update_run
     from .registry import load_model, models, register_model, set_alias
     from .replays import replay
     from .run import (
         Run,
-        RunRecord,
         active_run,
-        delete_run,
         end_run,
-        get_run,
         log_artifact,
         log_data,
         log_metric,
         log_metrics,
         log_param,
         log_params,
-        runs,
         start_run,
-        update_run,
     )
     from .sweeps import sweep
 
@@ -118,7 +114,23 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
+    if module in _SHOW_RUNS:
+        _show_cards_in_a_shell()
     return value
+
+
+# The modules whose names hand out runs a notebook may display.
+_SHOW_RUNS = frozenset({"run", "records"})
+
+
+def _show_cards_in_a_shell() -> None:
+    """In an IPython shell, let a run display as its card even without ``%load_ext``; the
+    views are loaded only there (a script never imports them)."""
+    import sys
+
+    get_shell = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    if callable(get_shell) and get_shell() is not None:
+        importlib.import_module(".views.card", __name__)
 
 
 def __dir__() -> list[str]:

@@ -99,8 +99,12 @@ def declare_kernel() -> None:
 
 
 def is_kernel() -> bool:
-    """Whether this process said it is an interactive kernel."""
-    return _kernel
+    """Whether this process is an interactive kernel: it said so, or an IPython shell runs it
+    (a kernel that logs without ``%load_ext``). IPython is looked up, never imported."""
+    if _kernel:
+        return True
+    get_shell = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    return callable(get_shell) and get_shell() is not None
 
 
 def keep_alive(run: LiveRun, active: Callable[[], LiveRun | None]) -> None:
@@ -258,7 +262,7 @@ def _install_process_hooks() -> None:
             return
         _process_hooks_installed = True
     atexit.register(_end_at_exit)
-    script = not _kernel
+    script = not is_kernel()
     if script:
         _end_with_escaping_exceptions()
     if threading.current_thread() is not threading.main_thread():

@@ -389,6 +389,26 @@ def test_a_record_shows_as_the_card_the_views_registered() -> None:
     assert "carded" in mlops.get_run("carded")._repr_html_()
 
 
+def test_a_shell_that_never_loaded_the_extension_still_runs_interactive_runs() -> None:
+    # A notebook that calls start_run() without %load_ext: its run is the kernel's, the
+    # kernel keeps its own excepthook, and a record still shows as a card.
+    child = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance()\n"
+        "hook = sys.excepthook\n"
+        "import jupyter_mlops as mlops\n"
+        "mlops.start_run(name='in-a-shell').end()\n"
+        "record = mlops.get_run('in-a-shell')\n"
+        "print(record.row['kind'], sys.excepthook is hook, 'in-a-shell' in record._repr_html_())\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", child], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "interactive True True"
+
+
 def test_runs_need_no_notebook_and_no_views() -> None:
     # Outside a kernel a run is a script's, and a record has no card until views are loaded.
     child = (
