@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import StoreNotFoundError
 from .cells import CellQueries
-from .connection import BUSY_TIMEOUT_MS, DB_NAME, find_store_dir, store_fault
+from .connection import BUSY_TIMEOUT_MS, DB_NAME, find_store_dir, fold_log, store_fault
 from .data import DataQueries
 from .filters import compile_where
 from .metrics import metric_points
@@ -48,6 +48,7 @@ __all__ = [
     "close_all",
     "compile_where",
     "find_store_dir",
+    "fold_log",
     "import_runs",
     "insert_imported_run",
     "metric_points",

@@ -79,6 +79,15 @@ def store_fault(exc: BaseException, path: Path | str) -> StoreError | None:
     return None
 
 
+def fold_log(directory: Path) -> None:
+    """Fold the write-ahead log of a closed store into its database file (before a copy)."""
+    conn = sqlite3.connect(directory / DB_NAME)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
 class _Connection(sqlite3.Connection):
     """A connection whose faults of the file come out as one-line ``StoreError``s."""
 
