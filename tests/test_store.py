@@ -12,7 +12,14 @@ import pytest
 
 from jupyter_mlops.errors import AmbiguousRunError, MlopsError, RunNotFoundError, StoreNotFoundError
 from jupyter_mlops.query import parse_expression
-from jupyter_mlops.store import SCHEMA_VERSION, Store, close_all, find_store_dir, open_store
+from jupyter_mlops.store import (
+    SCHEMA_VERSION,
+    Store,
+    close_all,
+    find_store_dir,
+    fold_log,
+    open_store,
+)
 
 from .conftest import PYTHON, child_env
 
@@ -160,6 +167,17 @@ def test_blobs_are_stored_once_by_hash(store: Store, tmp_path: Path) -> None:
     assert first == second
     assert first.read_bytes() == b"weights"
     assert first.relative_to(store.blobs).parts[0] == "ab"
+
+
+def test_a_folded_store_file_holds_its_runs_alone(store: Store, tmp_path: Path) -> None:
+    store.insert_run(_run_row("c" * 32, name="kept"))
+    fold_log(store.directory)
+    assert store.path.with_name("tracking.db-wal").stat().st_size == 0
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(store.path.read_bytes())
+    conn = sqlite3.connect(copy)
+    assert conn.execute("SELECT name FROM runs").fetchall() == [("kept",)]
+    conn.close()
 
 
 _WRITER = """
