@@ -1,7 +1,7 @@
 """Why a replay likely diverged or failed, in words a data scientist uses.
 
 The evidence is in the original's cells: the call sites that are not repeatable (unseeded
-draws, hash order, clock reads; ``cellcode.Nondeterminism``) and the input files whose content
+draws, hash order, clock reads; ``nondeterminism``) and the input files whose content
 changed between the runs. Causes are ranked by how directly they explain the first divergent
 value; what changed around the run (packages, Python, environment variables) comes after.
 """
@@ -12,8 +12,9 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from .cellcode import Nondeterminism, Site, cell_names, parse_cell
+from .cellcode import cell_names, parse_cell
 from .linearity import cell_label
+from .nondeterminism import Nondeterminism, Site
 from .records import RunRecord
 from .text import cell_where
 
@@ -109,7 +110,7 @@ def _environment_causes(diff: dict[str, Any]) -> list[tuple[int, str]]:
 
 class Evidence:
     """What the two runs' cells say about nondeterminism and inputs: the call sites of each
-    original cell (``cellcode.Nondeterminism``) and the files whose content changed."""
+    original cell (``nondeterminism.Nondeterminism``) and the files whose content changed."""
 
     def __init__(
         self, original: dict[str, Any], replayed: dict[str, Any], record: RunRecord
