@@ -8,8 +8,8 @@ changed (``dtype``), values are missing where the baseline had none or far more 
 baseline never had (``new_category``). Drift per column (``drift``): the population stability
 index (PSI) on the baseline's bins for numbers, the Jensen-Shannon distance (base 2) between
 category frequencies for text. A problem of severity ``error`` fails the check; ``warning``
-is reported only. Thresholds have documented defaults (``DEFAULT_THRESHOLDS``) and per-column
-overrides (a small YAML file, or ``COLUMN:KEY=VALUE`` options).
+is reported only. Thresholds have documented defaults and per-column overrides
+(``data_thresholds``).
 """
 
 from __future__ import annotations
@@ -17,40 +17,22 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .data_thresholds import DEFAULT_THRESHOLDS, checked_thresholds
 from .errors import InvalidValueError
 from .store import Store, open_store
 
 __all__ = [
-    "DEFAULT_THRESHOLDS",
     "PROBLEM_KINDS",
     "check_data",
     "check_serving",
     "compare_profiles",
-    "load_thresholds",
-    "parse_threshold_options",
     "report_text",
 ]
 
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    # PSI above this on a numeric column is drift (0.1-0.2 is commonly read as a moderate
-    # shift, above 0.2 as a significant one).
-    "psi": 0.2,
-    # Jensen-Shannon distance (0 = same frequencies, 1 = disjoint) above this is drift.
-    "category_distance": 0.1,
-    # A missing rate this much above the baseline's is an error (any missing value is, when the
-    # baseline had none).
-    "missing": 0.05,
-    # The share of values outside the baseline's range above which ``range`` is an error
-    # (below it, a warning).
-    "out_of_range": 0.01,
-    # The share of values in categories the baseline never saw above which ``new_category``
-    # is an error: by default any.
-    "new_category": 0.0,
-}
 PROBLEM_KINDS = (
     "missing_column",
     "extra_column",
@@ -66,43 +48,6 @@ _FLOOR = 1e-4
 # An unseen category below this share, against a baseline profiled from a sample, may be one
 # the sample missed: a warning, not an error.
 _SAMPLED_UNSEEN = 1e-3
-
-
-def load_thresholds(path: str | Path) -> dict[str, Any]:
-    """Read thresholds from a YAML file: top-level keys, and ``columns: {NAME: {KEY: X}}``."""
-    import yaml
-
-    source = Path(path).expanduser()
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidValueError(str(path), f"cannot read thresholds: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise InvalidValueError(str(path), f"not valid YAML{where}") from None
-    return _checked_thresholds(data or {}, str(path))
-
-
-def parse_threshold_options(
-    options: Iterable[str], ignore: Iterable[str] = (), base: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """``KEY=X`` and ``COLUMN:KEY=X`` options (and columns to ignore) over ``base``."""
-    result = _checked_thresholds(dict(base or {}), "thresholds")
-    columns: dict[str, dict[str, Any]] = result.setdefault("columns", {})
-    for text in options:
-        target, sep, value = text.rpartition("=")
-        column, colon, key = target.rpartition(":")
-        if not sep or not key:
-            raise InvalidValueError(text, "a threshold looks like psi=0.3 or income:psi=0.3")
-        number = _threshold_value(text, key, value)
-        if colon:
-            columns.setdefault(column, {})[key] = number
-        else:
-            result[key] = number
-    for column in ignore:
-        columns.setdefault(column, {})["ignore"] = True
-    return result
 
 
 def check_data(
@@ -192,7 +137,7 @@ def compare_profiles(
     thresholds: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compare a new profile with a baseline profile: problems and per-column drift."""
-    limits = _checked_thresholds(dict(thresholds or {}), "thresholds")
+    limits = checked_thresholds(dict(thresholds or {}), "thresholds")
     overrides = limits.pop("columns", {}) or {}
     defaults = {**DEFAULT_THRESHOLDS, **limits}
     base_columns = baseline.get("columns") or {}
@@ -255,52 +200,6 @@ def report_text(report: Mapping[str, Any]) -> str:
         headers = ["column", "measure", "value", "threshold", "drift"]
         lines += ["", tabulate(drift_rows, headers, "simple", disable_numparse=True)]
     return "\n".join(lines)
-
-
-# -- thresholds ------------------------------------------------------------------------------
-
-
-def _checked_thresholds(data: Any, source: str) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InvalidValueError(source, "thresholds are a mapping of KEY: VALUE")
-    result: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "columns":
-            if not isinstance(value, Mapping):
-                raise InvalidValueError(source, "columns: maps each column to its thresholds")
-            result["columns"] = {
-                str(column): _column_thresholds(source, str(column), limits)
-                for column, limits in value.items()
-            }
-        else:
-            result[str(key)] = _threshold_value(source, str(key), value)
-    return result
-
-
-def _column_thresholds(source: str, column: str, limits: Any) -> dict[str, Any]:
-    if not isinstance(limits, Mapping):
-        raise InvalidValueError(source, f"column {column!r}: give its thresholds as KEY: VALUE")
-    checked: dict[str, Any] = {}
-    for key, value in limits.items():
-        if key == "ignore":
-            checked["ignore"] = bool(value)
-        else:
-            checked[str(key)] = _threshold_value(source, f"{column}:{key}", value)
-    return checked
-
-
-def _threshold_value(source: str, key: str, value: Any) -> float:
-    name = key.rpartition(":")[2]
-    if name not in DEFAULT_THRESHOLDS:
-        known = ", ".join(DEFAULT_THRESHOLDS)
-        raise InvalidValueError(source, f"unknown threshold {name!r} (known: {known}, ignore)")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidValueError(source, f"{key}: {value!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise InvalidValueError(source, f"{key}: must be a number zero or more")
-    return number
 
 
 # -- comparing one column -------------------------------------------------------------------

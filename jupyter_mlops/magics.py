@@ -320,7 +320,8 @@ class TrackMagics(Magics):
         positional, options = _options(words, spec, "check-data")
         if len(positional) != 1 or "against" not in options:
             raise MagicUsageError("check-data: give NAME_OR_PATH --against RUN:DATASET")
-        from .datachecks import check_data, load_thresholds, parse_threshold_options, report_text
+        from .data_thresholds import load_thresholds, parse_threshold_options
+        from .datachecks import check_data, report_text
 
         word = positional[0]
         if word in self._namespace:

@@ -18,16 +18,18 @@ from IPython.core.error import UsageError
 
 import jupyter_mlops as mlops
 from jupyter_mlops.cli import cli
-from jupyter_mlops.datachecks import (
+from jupyter_mlops.data_thresholds import (
     DEFAULT_THRESHOLDS,
+    load_thresholds,
+    parse_threshold_options,
+)
+from jupyter_mlops.datachecks import (
     PROBLEM_KINDS,
     _jensen_shannon,
     _psi,
     _rebinned,
     check_data,
     compare_profiles,
-    load_thresholds,
-    parse_threshold_options,
 )
 from jupyter_mlops.errors import InvalidValueError
 from jupyter_mlops.profiles import profile

@@ -256,7 +256,7 @@ def data_thresholds(
     thresholds_file: Path | None, threshold_options: tuple[str, ...], ignored: tuple[str, ...]
 ) -> dict[str, Any]:
     """The thresholds the data-threshold options give."""
-    from ..datachecks import load_thresholds, parse_threshold_options
+    from ..data_thresholds import load_thresholds, parse_threshold_options
 
     base = load_thresholds(thresholds_file) if thresholds_file is not None else None
     return parse_threshold_options(threshold_options, ignored, base)
