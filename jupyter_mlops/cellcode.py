@@ -15,6 +15,7 @@ __all__ = [
     "assigned_names",
     "cell_facts",
     "cell_names",
+    "fill_cell_facts",
     "literal_assignments",
     "names_in",
     "parse_cell",
@@ -55,6 +56,18 @@ def cell_facts(source: str) -> dict[str, Any]:
     reads, writes = cell_names(module)
     seeds = seeds_in(module) if _SEED_HINT.search(source) else []
     return {"reads": reads, "writes": writes, "seeds": seeds}
+
+
+def fill_cell_facts(cells: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Work out reads, writes and seeds of cells that lack them; returns what it filled in."""
+    filled = []
+    for cell in cells:
+        if cell.get("reads") is None and cell.get("writes") is None:
+            facts = cell_facts(cell.get("source") or "")
+            if facts["reads"] is not None:
+                cell.update(facts)
+                filled.append((cell["seq"], facts))
+    return filled
 
 
 def assigned_names(module: ast.Module) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import Artifact
+from .cellcode import fill_cell_facts
 from .errors import InvalidValueError
 from .liveness import HOST, pid_alive, reap_crashed
 from .notebooks import notebook_file, stored_notebook
@@ -30,7 +31,6 @@ __all__ = [
     "RunRecord",
     "count_runs",
     "delete_run",
-    "fill_cell_facts",
     "get_run",
     "list_runs",
     "register_card",
@@ -345,20 +345,6 @@ def runs(
         row.update({f"tags.{k}": v for k, v in run["tags"].items()})
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else [*_FRAME_COLUMNS, "duration"])
-
-
-def fill_cell_facts(cells: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    """Work out reads, writes and seeds of cells that lack them; returns what it filled in."""
-    from .cellcode import cell_facts
-
-    filled = []
-    for cell in cells:
-        if cell.get("reads") is None and cell.get("writes") is None:
-            facts = cell_facts(cell.get("source") or "")
-            if facts["reads"] is not None:
-                cell.update(facts)
-                filled.append((cell["seq"], facts))
-    return filled
 
 
 def _flat(value: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from . import hashing, profiles
 from .artifacts import store_artifact
+from .cellcode import fill_cell_facts
 from .datachecks import check_serving
 from .errors import InvalidValueError, NoActiveRunError, StoreError
 from .kernel_env import read_kernel_env
@@ -39,7 +40,6 @@ from .records import (
     RunRecord,
     count_runs,
     delete_run,
-    fill_cell_facts,
     get_run,
     list_runs,
     runs,
