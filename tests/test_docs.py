@@ -121,3 +121,16 @@ class LinearModel:
     """A model class of the notebook's own (pickled as such)."""
 
     coef = 0.5
+
+
+def test_every_module_is_in_the_readmes_layout() -> None:
+    # The developer section's table of layers names every module and package of the package.
+    package = Path(jupyter_mlops.__file__).parent
+    layout = README[README.index("The package, layer by layer") :]
+    layout = layout[: layout.index("\n\n", layout.index("| layer |"))]
+    named = set(re.findall(r"`([a-z_]+(?:\.py|/))`", layout))
+    modules = {p.name for p in package.glob("*.py")} | {
+        f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()
+    }
+    assert modules - named == set(), "modules missing from the README's layout"
+    assert named - modules == set(), "the README's layout names modules that do not exist"
