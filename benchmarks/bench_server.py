@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jupyter_mlops import kernel_env
 from jupyter_mlops.server import api
 from jupyter_mlops.store import Store, close_all, open_store
 
@@ -157,7 +158,7 @@ def _free_port() -> int:
 def http_timings(root: Path, rounds: int, repeats: int) -> dict[str, float] | None:
     """``GET runs`` end to end through a real jupyter server with the extension."""
     port, token = _free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_MLOPS_")}
+    env = kernel_env.untouched_env()
     home = Path(tempfile.mkdtemp(prefix="bench-server-home-"))
     env.update(JUPYTER_CONFIG_DIR=str(home), JUPYTER_RUNTIME_DIR=str(home / "runtime"))
     process = subprocess.Popen(
@@ -223,7 +224,7 @@ def main() -> None:
     rounds, repeats = (3, 5) if args.quick else (7, 15)
 
     root = Path(tempfile.mkdtemp(prefix="bench-server-"))
-    os.environ.pop("JUPYTER_MLOPS_DIR", None)
+    os.environ.pop(kernel_env.STORE_DIR, None)
     try:
         store = open_store(root / ".mlops")
         log(f"seeding {count:,} runs into {store.directory}")

@@ -31,6 +31,7 @@ __all__ = [
     "launcher_env",
     "read_kernel_env",
     "tracked_env",
+    "untouched_env",
 ]
 
 # Where the store lives (also set by users; see DESIGN.md "Where the store lives").
@@ -98,6 +99,12 @@ def launcher_env(store_dir: Path, base: Mapping[str, str] | None = None) -> dict
     for name in RUN_IDENTITY:
         env.pop(name, None)
     return env
+
+
+def untouched_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process no launcher spoke to: none of the contract's variables."""
+    told = {STORE_DIR, *RUN_IDENTITY, AUTOLOG, SYSTEM_INTERVAL}
+    return {k: v for k, v in (os.environ if base is None else base).items() if k not in told}
 
 
 @dataclass(frozen=True)

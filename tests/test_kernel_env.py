@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_mlops import kernel_env
-from jupyter_mlops.kernel_env import launcher_env, read_kernel_env, tracked_env
+from jupyter_mlops.kernel_env import launcher_env, read_kernel_env, tracked_env, untouched_env
 
 
 def test_what_a_launcher_writes_the_kernel_reads(tmp_path: Path) -> None:
@@ -51,3 +51,11 @@ def test_a_launching_process_passes_on_the_store_but_no_runs_identity(tmp_path: 
     base = {name: "x" for name in kernel_env.RUN_IDENTITY} | {"PATH": "/bin"}
     env = launcher_env(tmp_path, base)
     assert env == {"PATH": "/bin", kernel_env.STORE_DIR: str(tmp_path)}
+
+
+def test_an_untouched_environment_keeps_nothing_a_launcher_says(tmp_path: Path) -> None:
+    written = tracked_env(tmp_path, run_id="abc", run_name="x", kind="sweep", kernel="python3")
+    base = {k: v for k, v in written.items() if v is not None}
+    base |= {kernel_env.SYSTEM_INTERVAL: "1", "PATH": "/bin"}
+    assert untouched_env(base) == {"PATH": "/bin"}
+    assert read_kernel_env(untouched_env(base)) == kernel_env.KernelEnv()

@@ -15,6 +15,7 @@ from tornado.web import RequestHandler
 from traitlets.config import Config
 
 import jupyter_mlops
+from jupyter_mlops import kernel_env
 from jupyter_mlops import run as runs
 from jupyter_mlops.server import api
 from jupyter_mlops.server.handlers import AUTH_RESOURCE
@@ -362,12 +363,11 @@ def _write_tracked_notebook(path: Path) -> None:
 
 def _run_notebook_tracked(path: Path, root: Path) -> str:
     """Run a notebook in a real kernel (the store found from its folder); the run's id."""
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_MLOPS_")}
-    env["JUPYTER_MLOPS_NOTEBOOK"] = str(path)
+    env = kernel_env.untouched_env()
+    env[kernel_env.NOTEBOOK] = str(path)
     subprocess.run(
         [sys.executable, "-m", "papermill", "--cwd", str(root), str(path), str(path)],
         check=True,

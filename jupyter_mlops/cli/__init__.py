@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..kernel_env import STORE_DIR
 from . import data, exchange, models, replays, runs
 from .options import CommandGroup, store_folder
 
@@ -26,7 +27,7 @@ __all__ = ["cli", "main"]
     "--store",
     "store_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="JUPYTER_MLOPS_DIR",
+    envvar=STORE_DIR,
     callback=store_folder,
     help="The store: a .mlops/ folder or the project folder holding it; anywhere on the line "
     "(default: JUPYTER_MLOPS_DIR, else the nearest .mlops/ up from here, else .mlops/ at the "

@@ -26,6 +26,7 @@ from ..errors import (
     StoreLockedError,
     StoreReadOnlyError,
 )
+from ..kernel_env import STORE_DIR
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -37,7 +38,7 @@ BUSY_TIMEOUT_MS = 2_000
 
 def find_store_dir(start: Path | None = None) -> Path:
     """Where the store lives: JUPYTER_MLOPS_DIR, the nearest .mlops/, the git root, or here."""
-    configured = os.environ.get("JUPYTER_MLOPS_DIR")
+    configured = os.environ.get(STORE_DIR)
     if configured:
         return Path(configured).expanduser().resolve()
     here = (start or Path.cwd()).resolve()
