@@ -14,18 +14,7 @@ from typing import Any
 
 from ..store import Store, metric_points, mlflow_links, open_store
 from ..store import set_mlflow_link as _set_link
-from .client import (
-    CELLS_ARTIFACT,
-    ENVIRONMENT_ARTIFACT,
-    TAG_PREFIX,
-    TAG_RUN_ID,
-    TAG_TEXT_PARAMS,
-    Server,
-    check_reachable,
-    looks_json,
-    mlflow_package,
-    server_uri,
-)
+from . import client
 
 __all__ = ["export_mlflow"]
 
@@ -61,16 +50,16 @@ def export_mlflow(
     server; runs exported before are updated, not made again. Returns what was sent."""
     from ..records import list_runs
 
-    uri = server_uri(tracking_uri)
-    mlflow_package()
+    uri = client.server_uri(tracking_uri)
+    client.mlflow_package()
     store = store or open_store()
     runs = list_runs(where=where, store=store)
     if run_ids is not None:
         wanted = set(run_ids)
         runs = [run for run in runs if run["id"] in wanted]
     runs.sort(key=lambda run: run["start_time"])  # parents before the replays of them
-    check_reachable(uri)
-    server = Server(uri)
+    client.check_reachable(uri)
+    server = client.Server(uri)
     links = mlflow_links(store, uri)
     experiments: dict[str, str] = {}
     made = updated = points = 0
@@ -106,7 +95,7 @@ def export_mlflow(
 
 
 def _export_run(
-    server: Server,
+    server: client.Server,
     store: Store,
     run: dict[str, Any],
     experiment_id: str,
@@ -149,7 +138,7 @@ def _export_run(
 
 
 def _mlflow_run(
-    server: Server,
+    server: client.Server,
     store: Store,
     run: dict[str, Any],
     experiment_id: str,
@@ -166,7 +155,7 @@ def _mlflow_run(
         experiment_id,
         start_time=_ms(run["start_time"]),
         run_name=run["name"],
-        tags={TAG_RUN_ID: run["id"]},
+        tags={client.TAG_RUN_ID: run["id"]},
     )
     mlflow_id = created.info.run_id
     # Remembered at once: a refusal later leaves a run that exporting again completes.
@@ -175,7 +164,7 @@ def _mlflow_run(
 
 
 def _log_batches(
-    server: Server,
+    server: client.Server,
     store: Store,
     run: dict[str, Any],
     mlflow_id: str,
@@ -202,7 +191,7 @@ def _log_batches(
 
 
 def _export_models(
-    server: Server, store: Store, run_id: str, mlflow_id: str, sent: dict[str, str]
+    server: client.Server, store: Store, run_id: str, mlflow_id: str, sent: dict[str, str]
 ) -> dict[str, str]:
     """The model versions registered from a run, as versions of MLflow registered models of
     the same names (their source the exported artifact), with their aliases; returns which
@@ -222,10 +211,12 @@ def _export_models(
             f"runs:/{mlflow_id}/artifacts/{_file_name(version['artifact'])}",
             run_id=mlflow_id,
             tags={
-                TAG_PREFIX + "version": ours,
-                TAG_PREFIX + "verdict": version["verdict"] or "never replayed",
-                TAG_PREFIX + "data_hashes": json.dumps(version["data_hashes"], sort_keys=True),
-                TAG_PREFIX + "hash": version["hash"],
+                client.TAG_PREFIX + "version": ours,
+                client.TAG_PREFIX + "verdict": version["verdict"] or "never replayed",
+                client.TAG_PREFIX + "data_hashes": json.dumps(
+                    version["data_hashes"], sort_keys=True
+                ),
+                client.TAG_PREFIX + "hash": version["hash"],
             },
         )
         sent[ours] = str(made.version)
@@ -236,7 +227,7 @@ def _export_models(
     return sent
 
 
-def _exists(server: Server, mlflow_id: str) -> bool:
+def _exists(server: client.Server, mlflow_id: str) -> bool:
     try:
         found = server.client.get_run(mlflow_id)
     except Exception:
@@ -247,12 +238,12 @@ def _exists(server: Server, mlflow_id: str) -> bool:
 def _tags(store: Store, run: dict[str, Any], links: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The run's own tags, MLflow's source and note tags, our columns, replay verdicts."""
     tags = dict(run["tags"])
-    tags[TAG_RUN_ID] = run["id"]
+    tags[client.TAG_RUN_ID] = run["id"]
     for field in _RUN_FIELDS_AS_TAGS:
         if run.get(field) is not None:
-            tags[TAG_PREFIX + field] = str(run[field])
+            tags[client.TAG_PREFIX + field] = str(run[field])
     if run.get("linear") is not None:
-        tags[TAG_PREFIX + "linear"] = "true" if run["linear"] else "false"
+        tags[client.TAG_PREFIX + "linear"] = "true" if run["linear"] else "false"
     if run.get("notebook"):
         tags["mlflow.source.name"] = str(run["notebook"])
         tags["mlflow.source.type"] = "NOTEBOOK"
@@ -262,20 +253,23 @@ def _tags(store: Store, run: dict[str, Any], links: dict[str, dict[str, Any]]) -
     if parent is not None:
         tags["mlflow.parentRunId"] = parent["mlflow_run_id"]
     if run.get("parent_id"):
-        tags[TAG_PREFIX + "parent_id"] = str(run["parent_id"])
-    text = sorted(k for k, v in run["params"].items() if isinstance(v, str) and looks_json(v))
+        tags[client.TAG_PREFIX + "parent_id"] = str(run["parent_id"])
+    text = sorted(
+        k for k, v in run["params"].items() if isinstance(v, str) and client.looks_json(v)
+    )
     if text:
-        tags[TAG_TEXT_PARAMS] = json.dumps(text)
+        tags[client.TAG_TEXT_PARAMS] = json.dumps(text)
     replays = store.replays(original_id=run["id"])
     if replays:
         latest = replays[0]
-        tags[TAG_PREFIX + "replay.verdict"] = str(latest.get("verdict") or latest["state"])
-        tags[TAG_PREFIX + "replay.summary"] = str(latest.get("summary") or "")
-        tags[TAG_PREFIX + "replay.run_id"] = str(latest.get("replay_run_id") or "")
+        tags[client.TAG_PREFIX + "replay.verdict"] = str(latest.get("verdict") or latest["state"])
+        tags[client.TAG_PREFIX + "replay.summary"] = str(latest.get("summary") or "")
+        tags[client.TAG_PREFIX + "replay.run_id"] = str(latest.get("replay_run_id") or "")
     made_by = store.replays(replay_run_id=run["id"])
     if made_by:
-        tags[TAG_PREFIX + "replay_of"] = made_by[0]["original_id"]
-        tags[TAG_PREFIX + "replay.verdict"] = str(made_by[0].get("verdict") or made_by[0]["state"])
+        origin = made_by[0]
+        tags[client.TAG_PREFIX + "replay_of"] = origin["original_id"]
+        tags[client.TAG_PREFIX + "replay.verdict"] = str(origin.get("verdict") or origin["state"])
     return tags
 
 
@@ -310,7 +304,7 @@ def _dataset_input(row: dict[str, Any]) -> Any:
 
 
 def _export_artifacts(
-    server: Server, store: Store, run: dict[str, Any], mlflow_id: str, sent: set[str]
+    server: client.Server, store: Store, run: dict[str, Any], mlflow_id: str, sent: set[str]
 ) -> set[str]:
     """Artifacts not sent before (by content hash), the cells and environment, and the saved
     notebook of an interactive run; returns the hashes sent so far."""
@@ -331,9 +325,10 @@ def _export_artifacts(
             target.write_bytes(blob.read_bytes())
             files.append((target, place))
             sent.add(row["hash"])
+        environment = store.environment(run["env_id"]) if run.get("env_id") else None
         record = {
-            CELLS_ARTIFACT: store.cells(run_id, prelude=True) + store.cells(run_id),
-            ENVIRONMENT_ARTIFACT: store.environment(run["env_id"]) if run.get("env_id") else None,
+            client.CELLS_ARTIFACT: store.cells(run_id, prelude=True) + store.cells(run_id),
+            client.ENVIRONMENT_ARTIFACT: environment,
         }
         for name, data in record.items():
             payload = json.dumps(data, default=str, allow_nan=True).encode()
@@ -376,7 +371,7 @@ def _experiment_name(run: dict[str, Any]) -> str:
     return Path(notebook).stem if notebook else "jupyter-mlops"
 
 
-def _experiment_id(server: Server, name: str) -> str:
+def _experiment_id(server: client.Server, name: str) -> str:
     found = server.call("get_experiment_by_name", name)
     if found is not None:
         if found.lifecycle_stage == "deleted":

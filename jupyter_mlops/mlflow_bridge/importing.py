@@ -17,18 +17,7 @@ from ..errors import InvalidValueError
 from ..store import Store, insert_imported_run, mlflow_links, open_store
 from ..store import set_mlflow_link as _set_link
 from ..vocabulary import KINDS
-from .client import (
-    CELLS_ARTIFACT,
-    ENVIRONMENT_ARTIFACT,
-    TAG_PREFIX,
-    TAG_RUN_ID,
-    TAG_TEXT_PARAMS,
-    Server,
-    check_reachable,
-    looks_json,
-    mlflow_package,
-    server_uri,
-)
+from . import client
 
 __all__ = ["import_mlflow"]
 
@@ -51,11 +40,11 @@ def import_mlflow(
 ) -> dict[str, Any]:
     """Bring the runs of an MLflow server (one experiment, or all) into the store: params,
     metric histories, tags, status and times; runs brought before are left as they are."""
-    uri = server_uri(tracking_uri)
-    mlflow_package()
+    uri = client.server_uri(tracking_uri)
+    client.mlflow_package()
     store = store or open_store()
-    check_reachable(uri)
-    server = Server(uri)
+    client.check_reachable(uri)
+    server = client.Server(uri)
     if experiment is not None:
         found = server.call("get_experiment_by_name", experiment)
         if found is None:
@@ -77,7 +66,7 @@ def import_mlflow(
     for mlflow_run in found_runs:
         if mlflow_run.info.run_id in known:
             continue
-        ours = mlflow_run.data.tags.get(TAG_RUN_ID)
+        ours = mlflow_run.data.tags.get(client.TAG_RUN_ID)
         run_id = ours if ours and not store.run_exists(ours) else None
         if ours and run_id is None:
             continue  # exported from this store: the run is here already
@@ -96,11 +85,11 @@ def import_mlflow(
     }
 
 
-def _import_run(server: Server, store: Store, mlflow_run: Any, run_id: str) -> int:
+def _import_run(server: client.Server, store: Store, mlflow_run: Any, run_id: str) -> int:
     info, data = mlflow_run.info, mlflow_run.data
     tags = dict(data.tags)
-    ours = TAG_RUN_ID in tags
-    text_params = set(json.loads(tags.get(TAG_TEXT_PARAMS, "[]")))
+    ours = client.TAG_RUN_ID in tags
+    text_params = set(json.loads(tags.get(client.TAG_TEXT_PARAMS, "[]")))
     params = {
         key: json.dumps(value if key in text_params else _param_value(value))
         for key, value in data.params.items()
@@ -111,25 +100,25 @@ def _import_run(server: Server, store: Store, mlflow_run: Any, run_id: str) -> i
             value = None if math.isnan(point.value) else point.value
             metrics.append((key, int(point.step), value, point.timestamp / 1000))
     metrics.sort(key=lambda m: (m[3], m[1]))
-    kind = tags.get(TAG_PREFIX + "kind", "script")
+    kind = tags.get(client.TAG_PREFIX + "kind", "script")
     row = {
         "id": run_id,
         "name": info.run_name or tags.get("mlflow.runName") or info.run_id[:12],
         "status": _STATUS_FROM_MLFLOW.get(info.status, "finished"),
         "kind": kind if kind in KINDS else "script",
-        "notebook": tags.get(TAG_PREFIX + "notebook") or tags.get("mlflow.source.name"),
+        "notebook": tags.get(client.TAG_PREFIX + "notebook") or tags.get("mlflow.source.name"),
         "start_time": (info.start_time or 0) / 1000,
         "end_time": info.end_time / 1000 if info.end_time else None,
-        "host": tags.get(TAG_PREFIX + "host"),
-        "kernel": tags.get(TAG_PREFIX + "kernel"),
-        "sweep_id": tags.get(TAG_PREFIX + "sweep_id"),
+        "host": tags.get(client.TAG_PREFIX + "host"),
+        "kernel": tags.get(client.TAG_PREFIX + "kernel"),
+        "sweep_id": tags.get(client.TAG_PREFIX + "sweep_id"),
         "note": tags.get("mlflow.note.content"),
-        "error": tags.get(TAG_PREFIX + "error"),
-        "origin": tags.get(TAG_PREFIX + "origin") or f"mlflow:{server.uri}#{info.run_id}",
+        "error": tags.get(client.TAG_PREFIX + "error"),
+        "origin": tags.get(client.TAG_PREFIX + "origin") or f"mlflow:{server.uri}#{info.run_id}",
     }
-    if ours and store.run_exists(tags.get(TAG_PREFIX + "parent_id", "")):
-        row["parent_id"] = tags[TAG_PREFIX + "parent_id"]
-    own_tags = {k: v for k, v in tags.items() if not k.startswith(("mlflow.", TAG_PREFIX))}
+    if ours and store.run_exists(tags.get(client.TAG_PREFIX + "parent_id", "")):
+        row["parent_id"] = tags[client.TAG_PREFIX + "parent_id"]
+    own_tags = {k: v for k, v in tags.items() if not k.startswith(("mlflow.", client.TAG_PREFIX))}
     if ours:
         row["env_id"] = _import_record(server, store, mlflow_run, run_id)
     insert_imported_run(store, row, params, own_tags, metrics)
@@ -139,9 +128,9 @@ def _import_run(server: Server, store: Store, mlflow_run: Any, run_id: str) -> i
     return len(metrics)
 
 
-def _import_record(server: Server, store: Store, mlflow_run: Any, run_id: str) -> str | None:
+def _import_record(server: client.Server, store: Store, mlflow_run: Any, run_id: str) -> str | None:
     """The environment an exported run carried (stored now; its cells after the run row)."""
-    environment = _download_json(server, mlflow_run.info.run_id, ENVIRONMENT_ARTIFACT)
+    environment = _download_json(server, mlflow_run.info.run_id, client.ENVIRONMENT_ARTIFACT)
     if not isinstance(environment, dict):
         return None
     from ..hashing import hash_bytes
@@ -151,9 +140,9 @@ def _import_record(server: Server, store: Store, mlflow_run: Any, run_id: str) -
     return env_id
 
 
-def _import_details(server: Server, store: Store, mlflow_run: Any, run_id: str) -> None:
+def _import_details(server: client.Server, store: Store, mlflow_run: Any, run_id: str) -> None:
     """Cells and datasets of a run this tracker exported."""
-    cells = _download_json(server, mlflow_run.info.run_id, CELLS_ARTIFACT)
+    cells = _download_json(server, mlflow_run.info.run_id, client.CELLS_ARTIFACT)
     for cell in cells if isinstance(cells, list) else []:
         store.enqueue_cell(dict(cell, run_id=run_id))
     store.flush()
@@ -176,7 +165,7 @@ def _import_details(server: Server, store: Store, mlflow_run: Any, run_id: str) 
         )
 
 
-def _download_json(server: Server, mlflow_id: str, name: str) -> Any:
+def _download_json(server: client.Server, mlflow_id: str, name: str) -> Any:
     with tempfile.TemporaryDirectory(prefix="jupyter-mlops-import-") as folder:
         try:
             path = server.client.download_artifacts(mlflow_id, name, folder)
@@ -188,7 +177,7 @@ def _download_json(server: Server, mlflow_id: str, name: str) -> Any:
 
 def _param_value(text: str) -> Any:
     """A param as MLflow keeps it (text) read back as the value it stands for."""
-    return _json_or(text, text) if looks_json(text) else text
+    return _json_or(text, text) if client.looks_json(text) else text
 
 
 def _json_or(text: str | None, default: Any) -> Any:
