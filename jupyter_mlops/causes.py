@@ -16,7 +16,7 @@ from .cellcode import cell_names, parse_cell
 from .linearity import cell_label
 from .nondeterminism import Nondeterminism, Site
 from .records import RunRecord
-from .text import cell_where
+from .text.words import cell_where
 
 __all__ = ["Evidence", "failure_causes", "likely_causes"]
 

@@ -30,7 +30,6 @@ __all__ = [
     "check_data",
     "check_serving",
     "compare_profiles",
-    "report_text",
 ]
 
 PROBLEM_KINDS = (
@@ -169,37 +168,6 @@ def compare_profiles(
         "columns": columns,
         "thresholds": {**defaults, "columns": overrides} if overrides else defaults,
     }
-
-
-def report_text(report: Mapping[str, Any]) -> str:
-    """A check's report for people: the verdict, the problems, then drift per column."""
-    from tabulate import tabulate
-
-    base = report.get("baseline") or {}
-    subject = (report.get("subject") or {}).get("name", "data")
-    verdict = "PASSED" if report["passed"] else "FAILED"
-    lines = [
-        f"{verdict}: {subject} ({report.get('rows')} rows) against "
-        f"{base.get('run_name') or base.get('run', '')[:12]}:{base.get('dataset')}"
-    ]
-    if report["problems"]:
-        rows = [[p["severity"], p["column"], p["kind"], p["detail"]] for p in report["problems"]]
-        lines += ["", tabulate(rows, ["severity", "column", "kind", "detail"], "simple")]
-    else:
-        lines.append("no problems")
-    drift_rows = []
-    for name, facts in report["columns"].items():
-        measure = facts.get("psi") if facts.get("psi") is not None else facts.get("distance")
-        if measure is None:
-            continue
-        label = "psi" if facts.get("psi") is not None else "distance"
-        drift_rows.append(
-            [name, label, f"{measure:.4f}", f"{facts['threshold']:g}", _yes(facts["drift"])]
-        )
-    if drift_rows:
-        headers = ["column", "measure", "value", "threshold", "drift"]
-        lines += ["", tabulate(drift_rows, headers, "simple", disable_numparse=True)]
-    return "\n".join(lines)
 
 
 # -- comparing one column -------------------------------------------------------------------
@@ -444,10 +412,6 @@ def _is_number(value: Any) -> bool:
 
 def _pct(share: float) -> str:
     return f"{share * 100:.3g}%"
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
 
 
 def _problem(column: str, kind: str, detail: str, severity: str) -> dict[str, Any]:

@@ -311,9 +311,9 @@ class TrackMagics(Magics):
             label = "serving sample" if context == "serving" else "data"
             print(f"jupyter-mlops: {label} {name!r} ({shape}) {info['hash'][:16]}")
             if info.get("check") is not None:
-                from .datachecks import report_text
+                from .text import data_check_text
 
-                print(report_text(info["check"]))
+                print(data_check_text(info["check"]))
 
     def _do_check_data(self, words: list[str]) -> None:
         spec = {"against": False, "threshold": True, "thresholds": False, "ignore": True}
@@ -321,7 +321,8 @@ class TrackMagics(Magics):
         if len(positional) != 1 or "against" not in options:
             raise MagicUsageError("check-data: give NAME_OR_PATH --against RUN:DATASET")
         from .data_thresholds import load_thresholds, parse_threshold_options
-        from .datachecks import check_data, report_text
+        from .datachecks import check_data
+        from .text import data_check_text
 
         word = positional[0]
         if word in self._namespace:
@@ -337,7 +338,7 @@ class TrackMagics(Magics):
             options.get("threshold", []), options.get("ignore", []), base
         )
         report = check_data(value, _unquote(options["against"][0]), thresholds=limits, subject=word)
-        print(report_text(report))
+        print(data_check_text(report))
 
     def _do_artifact(self, words: list[str]) -> None:
         positional, options = _options(words, {"name": False}, "artifact")

@@ -65,17 +65,3 @@ def import_store(
         "blobs": blobs,
         "blobs_missing": missing,
     }
-
-
-def import_text(result: dict[str, Any]) -> str:
-    """One line for people: what an import copied."""
-    rows = result["rows"]
-    parts = [
-        f"{result['runs']} run(s) imported from {result['source']}",
-        f"{result['already_here']} already here",
-        f"{rows.get('metrics', 0)} metric point(s), {rows.get('cells', 0)} cell(s)",
-        f"{result['blobs']} blob(s)",
-    ]
-    if result["blobs_missing"]:
-        parts.append(f"{result['blobs_missing']} blob(s) missing in the source")
-    return "; ".join(parts)

@@ -31,7 +31,7 @@ from .kernel_env import launcher_env
 from .notebooks import notebook_file
 from .records import RunRecord, get_run
 from .store import Store, open_store
-from .verdicts import _first_line, confirm_verdict, judge
+from .verdicts import confirm_verdict, first_source_line, judge
 from .vocabulary import DEFAULT_KERNEL, KINDS, MODES, REPLAY_STATES, STATUSES
 
 __all__ = [
@@ -215,7 +215,7 @@ def _judge(
     store_notebook_artifact(store, execution.run_id, execution.output_path, "replay.ipynb")
     if layout["mode"] == "file" and execution.notebook is not None:
         # Papermill added its parameters cell: name failing cells as they ran.
-        layout["first_lines"] = [_first_line(dict(cell)) for cell in execution.notebook.cells]
+        layout["first_lines"] = [first_source_line(dict(cell)) for cell in execution.notebook.cells]
     replayed = get_run(execution.run_id, store=store).to_dict(full=True)
     report = judge(
         original,
@@ -309,7 +309,7 @@ def _saved_notebook(
             language=spec.get("language") or "python",
         )
     layout = {"mode": "file", "prelude": _file_prelude(nb, record), "cells": None}
-    layout.update(parameters=None, first_lines=[_first_line(dict(c)) for c in nb.cells])
+    layout.update(parameters=None, first_lines=[first_source_line(dict(c)) for c in nb.cells])
     return nb, layout
 
 
@@ -339,7 +339,7 @@ def _recorded_cells_notebook(record: RunRecord) -> tuple[Any, dict[str, Any]]:
         nb.cells.append(_code_cell(cell["source"], raises=cell.get("error") is not None))
         positions.append(position)
     layout = {"mode": "recorded", "prelude": len(prelude), "cells": positions, "parameters": None}
-    layout["first_lines"] = [_first_line(dict(cell)) for cell in nb.cells]
+    layout["first_lines"] = [first_source_line(dict(cell)) for cell in nb.cells]
     return nb, layout
 
 

@@ -15,10 +15,10 @@ from .causes import Evidence, failure_causes, likely_causes
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, diff_runs
 from .linearity import cell_label
 from .records import RunRecord
-from .text import cell_where, number_text
+from .text.words import cell_where, number_text
 from .vocabulary import REPRODUCED
 
-__all__ = ["confirm_verdict", "judge", "verdict_exit_code"]
+__all__ = ["confirm_verdict", "first_source_line", "judge", "verdict_exit_code"]
 
 _LINE = 70
 
@@ -283,7 +283,7 @@ def _failed_cell(
     return {
         "position": position,
         "seq": cell["seq"],
-        "first_line": _first_line(cell),
+        "first_line": first_source_line(cell),
         "label": cell_label(cell),
         "line": failure.get("line"),
     }
@@ -301,7 +301,7 @@ def _metric_cell(
                 "position": position,
                 "reasons": ["metric"],
                 "data": [],
-                "a": {"seq": seq, "first_line": _first_line(cell), "label": cell_label(cell)},
+                "a": {"seq": seq, "first_line": first_source_line(cell), "label": cell_label(cell)},
                 "b": None,
             }
     return None
@@ -321,6 +321,7 @@ def verdict_exit_code(report: Mapping[str, Any]) -> int:
     return 0 if report.get("verdict") in REPRODUCED else 1
 
 
-def _first_line(cell: dict[str, Any] | None) -> str:
+def first_source_line(cell: dict[str, Any] | None) -> str:
+    """The first line of a cell's source, cut short for a summary; empty for no source."""
     lines = ((cell or {}).get("source") or "").strip().splitlines()
     return lines[0][:_LINE] if lines else ""

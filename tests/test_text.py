@@ -1,26 +1,35 @@
-"""Text for people: the tables, a run, a diff, a replay's report, a check and a sweep."""
+"""Text for people: the tables, a run, a diff, a replay's report, a check, a sweep, a data check
+and runs copied in or out."""
 
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import math
+import pkgutil
 import time
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from jupyter_mlops import run as runs
+from jupyter_mlops import text
 from jupyter_mlops.compare import diff_runs
+from jupyter_mlops.datachecks import check_data
 from jupyter_mlops.store import Store
 from jupyter_mlops.text import (
     MAX_KEY_COLUMNS,
     cell_where,
     check_text,
     common_keys,
+    data_check_text,
     diff_text,
     format_duration,
     format_value,
+    import_text,
+    mlflow_text,
     number_text,
     replay_count,
     report_text,
@@ -32,6 +41,21 @@ from jupyter_mlops.text import (
     sweep_table,
     when,
 )
+
+# -- one home ----------------------------------------------------------------------------------
+
+
+def test_the_package_offers_every_name_of_its_modules() -> None:
+    modules = [
+        importlib.import_module(f"{text.__name__}.{found.name}")
+        for found in pkgutil.iter_modules(text.__path__)
+    ]
+    assert len(modules) == 6
+    public = {name for module in modules for name in module.__all__}
+    # The table helpers and yes-or-no are words the renderers share, not text for people.
+    assert public - set(text.__all__) == {"section", "sections", "yes_no"}
+    assert all(getattr(text, name) is not None for name in text.__all__)
+
 
 # -- the small words ---------------------------------------------------------------------------
 
@@ -228,3 +252,51 @@ def test_the_sweep_table_leaves_out_clock_metrics() -> None:
     table = sweep_table({**summary, "points": [point]})
     assert "acc" in table and "0.9" in table
     assert "fit_time" not in table and "system/" not in table
+
+
+# -- a data check, runs copied in or out -------------------------------------------------------
+
+
+def test_data_check_text_gives_the_verdict_the_problems_then_drift(store: Store) -> None:
+    frame = pd.DataFrame({"x": [float(i % 10) for i in range(200)], "city": ["a", "b"] * 100})
+    with runs.start_run(name="train", store=store):
+        runs.log_data("train", frame)
+    same = data_check_text(check_data(frame, "train:train", record=False, store=store))
+    lines = same.splitlines()
+    assert lines[0] == "PASSED: DataFrame (200 rows) against train:train"
+    assert lines[1] == "no problems"
+    assert lines[3].split() == ["column", "measure", "value", "threshold", "drift"]
+    assert any(line.split()[:2] == ["x", "psi"] and line.endswith("no") for line in lines)
+    shifted = frame.assign(x=frame["x"] + 100, city="c")
+    failed = data_check_text(check_data(shifted, "train:train", record=False, store=store))
+    assert failed.startswith("FAILED: DataFrame (200 rows) against train:train\n\nseverity")
+    assert "new_category" in failed and "range" in failed
+    assert any(
+        line.split()[:2] == ["x", "psi"] and line.endswith("yes") for line in failed.splitlines()
+    )
+
+
+def test_import_text_and_mlflow_text() -> None:
+    copied = {
+        "source": "/elsewhere/.mlops",
+        "runs": 2,
+        "already_here": 1,
+        "rows": {"metrics": 5, "cells": 3},
+        "blobs": 4,
+        "blobs_missing": 0,
+    }
+    assert import_text(copied) == (
+        "2 run(s) imported from /elsewhere/.mlops; 1 already here; "
+        "5 metric point(s), 3 cell(s); 4 blob(s)"
+    )
+    assert import_text({**copied, "blobs_missing": 1}).endswith("; 1 blob(s) missing in the source")
+    sent = {"direction": "export", "tracking_uri": "http://mlflow", "runs": 3}
+    sent.update(created=2, updated=1, metric_points=40, calls=2)
+    assert mlflow_text(sent) == (
+        "3 run(s) exported to http://mlflow (2 new, 1 updated), 40 new metric point(s) in 2 call(s)"
+    )
+    brought = {"direction": "import", "tracking_uri": "http://mlflow", "runs": 1}
+    brought.update(already_here=0, metric_points=7)
+    assert mlflow_text(brought) == (
+        "1 run(s) imported from http://mlflow (0 already here), 7 metric point(s)"
+    )

@@ -55,7 +55,8 @@ def data_check_command(
 ) -> None:
     """Check PATH (CSV, TSV, Parquet, Feather, JSON lines) against RUN:DATASET: schema
     problems and drift per column. Exit 0 passed, 1 failed, 2 usage error."""
-    from ..datachecks import check_data, check_serving, report_text
+    from ..datachecks import check_data, check_serving
+    from ..text import data_check_text
 
     if (path is None) == (serving is None) or (path is not None and against is None):
         raise click.UsageError("give PATH --against RUN:DATASET, or --serving RUN")
@@ -73,5 +74,5 @@ def data_check_command(
     if output_format == "json":
         emit_json(reports[0] if path is not None else {"passed": passed, "checks": reports})
     else:
-        click.echo("\n\n".join(report_text(report) for report in reports))
+        click.echo("\n\n".join(data_check_text(report) for report in reports))
     sys.exit(0 if passed else 1)

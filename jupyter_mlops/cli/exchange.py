@@ -35,12 +35,14 @@ def import_command(
     """
     store = store_of(ctx, create=True)
     if source == "mlflow":
-        from ..mlflow_bridge import import_mlflow, mlflow_text
+        from ..mlflow_bridge import import_mlflow
+        from ..text import mlflow_text
 
         result = import_mlflow(tracking_uri, experiment=experiment, store=store)
         text = mlflow_text(result)
     else:
-        from ..merge import import_store, import_text
+        from ..merge import import_store
+        from ..text import import_text
 
         result = import_store(source, store=store)
         text = import_text(result)
@@ -72,7 +74,8 @@ def export_mlflow_command(
 
     Exporting again updates the MLflow runs made before instead of making new ones.
     """
-    from ..mlflow_bridge import export_mlflow, mlflow_text
+    from ..mlflow_bridge import export_mlflow
+    from ..text import mlflow_text
 
     result = export_mlflow(
         tracking_uri,

@@ -12,8 +12,6 @@ and only when used.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .client import CELLS_ARTIFACT, TAG_PREFIX, TAG_RUN_ID
 from .export import export_mlflow
 from .importing import import_mlflow
@@ -24,19 +22,4 @@ __all__ = [
     "TAG_RUN_ID",
     "export_mlflow",
     "import_mlflow",
-    "mlflow_text",
 ]
-
-
-def mlflow_text(result: dict[str, Any]) -> str:
-    """One line for people: what an export or import did."""
-    if result["direction"] == "export":
-        return (
-            f"{result['runs']} run(s) exported to {result['tracking_uri']} "
-            f"({result['created']} new, {result['updated']} updated), "
-            f"{result['metric_points']} new metric point(s) in {result['calls']} call(s)"
-        )
-    return (
-        f"{result['runs']} run(s) imported from {result['tracking_uri']} "
-        f"({result['already_here']} already here), {result['metric_points']} metric point(s)"
-    )
