@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import (
-    format_option,
-    store_of,
-    tracking_uri_option,
-)
+from .options import format_option, progress_option, store_of, tracking_uri_option
 from .output import emit, friendly_errors
 
 __all__ = ["export_group", "import_command"]
@@ -57,7 +53,7 @@ def export_group() -> None:
 @export_group.command("mlflow")
 @tracking_uri_option
 @click.option("--where", help="Only runs matching this filter (as `runs --where`).")
-@click.option("--progress/--no-progress", default=True, help="A progress bar over the runs.")
+@progress_option("over the runs")
 @format_option
 @click.pass_context
 @friendly_errors

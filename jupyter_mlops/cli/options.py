@@ -22,8 +22,10 @@ __all__ = [
     "format_option",
     "home_expanded",
     "kernel_option",
+    "progress_option",
     "store_folder",
     "store_of",
+    "timeout_option",
     "tolerance_options",
     "tolerances_of",
     "tracking_uri_option",
@@ -205,6 +207,25 @@ def autolog_option(command: F) -> F:
         help="Autolog fits, scores, models and system metrics in the kernel "
         "(a replay autologs only when its original run did).",
     )(command)
+
+
+def timeout_option(command: F) -> F:
+    """The shared ``--timeout`` option of the commands that run notebooks: seconds per cell."""
+    return click.option(
+        "--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell."
+    )(command)
+
+
+def progress_option(shown: str) -> Callable[[F], F]:
+    """The shared ``--progress/--no-progress`` option, on by default; ``shown`` says what the
+    bar counts (``per cell``, ``over the runs``)."""
+
+    def add(command: F) -> F:
+        return click.option(
+            "--progress/--no-progress", default=True, help=f"A progress bar {shown}."
+        )(command)
+
+    return add
 
 
 def kernel_option(command: F) -> F:

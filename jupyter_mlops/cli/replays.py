@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..vocabulary import MODES
 from .options import (
     autolog_option,
     confirm_option,
@@ -16,7 +17,9 @@ from .options import (
     data_thresholds,
     format_option,
     kernel_option,
+    progress_option,
     store_of,
+    timeout_option,
     tolerance_options,
     tolerances_of,
 )
@@ -29,21 +32,21 @@ __all__ = ["check_command", "replay_command", "sweep_command"]
 @click.argument("run")
 @click.option(
     "--mode",
-    type=click.Choice(["recorded", "file"]),
-    default="recorded",
+    type=click.Choice(MODES),
+    default=MODES[0],
     show_default=True,
     help="recorded: the cells the run executed, in the order they ran; "
     "file: the saved notebook top to bottom with the run's params.",
 )
 @tolerance_options
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
+@timeout_option
 @kernel_option
 @click.option(
     "--notebook",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File mode: run this notebook instead of the run's own.",
 )
-@click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@progress_option("per cell")
 @autolog_option
 @confirm_option
 @format_option
@@ -154,8 +157,8 @@ def _is_option(token: str) -> bool:
     help="Working directory of the kernels (default: the notebook's folder).",
 )
 @click.option("--kernel", "kernel_name", help="Kernel name (default: the notebook's).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
-@click.option("--progress/--no-progress", default=True, help="A progress bar over the points.")
+@timeout_option
+@progress_option("over the points")
 @autolog_option
 @click.option(
     "--cluster",
@@ -278,11 +281,11 @@ def sweep_command(
 )
 @click.option(
     "--mode",
-    type=click.Choice(["recorded", "file"]),
+    type=click.Choice(MODES),
     help="Replay mode (default: recorded for a run, file for a notebook).",
 )
 @tolerance_options
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell.")
+@timeout_option
 @click.option(
     "-p",
     "--param",
@@ -293,7 +296,7 @@ def sweep_command(
     help="A notebook parameter (repeatable), injected as Papermill does.",
 )
 @kernel_option
-@click.option("--progress/--no-progress", default=True, help="A progress bar per cell.")
+@progress_option("per cell")
 @autolog_option
 @confirm_option
 @format_option

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..vocabulary import KINDS
 from .options import (
     MAX_LIMIT,
     format_option,
@@ -51,7 +52,7 @@ __all__ = [
     "--kind",
     "kinds",
     multiple=True,
-    type=click.Choice(["interactive", "replay", "sweep", "script"]),
+    type=click.Choice(KINDS),
     help="Only runs of this kind (repeatable); --kind replay lists replays.",
 )
 @click.option(
