@@ -74,6 +74,19 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_child(script: str, *args: str, timeout: float = 60, **env: str) -> str:
+    """The stdout of ``python -c SCRIPT ARGS`` run to its end on this test's store (exit 0)."""
+    done = subprocess.run(
+        [PYTHON, "-c", script, *args],
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def python_child(script: str, *args: str) -> subprocess.Popen[str]:
     """``python -c SCRIPT ARGS`` as a child process of this test's store, its output piped."""
     return subprocess.Popen(

@@ -29,6 +29,7 @@ from jupyter_mlops.errors import (
     StoreLockedError,
     StoreReadOnlyError,
 )
+from jupyter_mlops.kernel_env import STORE_DIR
 from jupyter_mlops.store import close_all, open_store
 
 from .conftest import PYTHON, child_env, python_child
@@ -277,7 +278,7 @@ def test_a_read_only_store_is_read_and_refuses_writes_in_one_line(
             mlops.start_run(name="new", store=store)
         done = subprocess.run(
             [PYTHON, "-m", "jupyter_mlops.cli", "runs"],
-            env=child_env(JUPYTER_MLOPS_DIR=str(view)),
+            env=child_env(**{STORE_DIR: str(view)}),
             capture_output=True,
             text=True,
             check=False,

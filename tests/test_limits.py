@@ -29,12 +29,13 @@ from jupyter_mlops.cli import cli
 from jupyter_mlops.cli.options import MAX_LIMIT
 from jupyter_mlops.errors import ExpressionError
 from jupyter_mlops.jsonable import json_ready
+from jupyter_mlops.kernel_env import STORE_DIR
 from jupyter_mlops.query import MAX_COMPARISONS
 from jupyter_mlops.server import api
 from jupyter_mlops.server.handlers import KERNELS_RESOURCE
 from jupyter_mlops.store import Store, open_store
 
-from .conftest import child_env
+from .conftest import child_env, run_child
 from .server_fixtures import (  # noqa: F401  (server_*: the fixtures these tests use)
     API,
     assert_error,
@@ -445,7 +446,7 @@ async def test_a_million_points_are_thinned_in_every_view(
     jp_fetch: Any, big_store: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, run_id = big_store
-    monkeypatch.setenv("JUPYTER_MLOPS_DIR", str(folder))
+    monkeypatch.setenv(STORE_DIR, str(folder))
     code, body = await get_json(jp_fetch, "runs", run_id)
     assert code == 200
     assert body["metric_series_length"] == {"acc": 1, "loss": BIG}
@@ -523,16 +524,10 @@ _MEMORY_SCRIPT = textwrap.dedent(
 
 def _memory_growth(folder: Path, run_id: str, step: str) -> float:
     small = runs.list_runs(where="name = small", store=open_store(folder))[0]["id"]
-    done = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, str(folder), run_id, small, step],
-        env=child_env(JUPYTER_MLOPS_DIR=str(folder)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    out = run_child(
+        _MEMORY_SCRIPT, str(folder), run_id, small, step, timeout=300, **{STORE_DIR: str(folder)}
     )
-    assert done.returncode == 0, done.stderr[-2_000:]
-    return float(json.loads(done.stdout.splitlines()[-1])["grew_mb"])
+    return float(json.loads(out.splitlines()[-1])["grew_mb"])
 
 
 NO_PROC = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")

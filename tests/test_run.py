@@ -18,7 +18,7 @@ from jupyter_mlops import liveness
 from jupyter_mlops.errors import InvalidValueError, NoActiveRunError, RunNotFoundError
 from jupyter_mlops.store import Store, open_store
 
-from .conftest import PYTHON, child_env, python_child
+from .conftest import PYTHON, python_child, run_child
 
 
 def test_start_log_end_and_read_back() -> None:
@@ -330,11 +330,8 @@ def test_a_running_process_keeps_its_heartbeat_fresh() -> None:
         "row = run.record().row\n"
         "print(row['heartbeat'] - row['start_time'])\n"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", child], env=child_env(), capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert float(done.stdout) > 0.5
+    out = run_child(child)
+    assert float(out) > 0.5
 
 
 def test_an_environment_is_stored_once(store: Store) -> None:
@@ -402,11 +399,8 @@ def test_a_shell_that_never_loaded_the_extension_still_runs_interactive_runs() -
         "record = mlops.get_run('in-a-shell')\n"
         "print(record.row['kind'], sys.excepthook is hook, 'in-a-shell' in record._repr_html_())\n"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", child], env=child_env(), capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "interactive True True"
+    out = run_child(child)
+    assert out.split("\n")[0] == "interactive True True"
 
 
 def test_runs_need_no_notebook_and_no_views() -> None:
@@ -418,8 +412,5 @@ def test_runs_need_no_notebook_and_no_views() -> None:
         "print(record.row['kind'], record._repr_html_())\n"
         "print(sorted({'IPython', 'jupyter_mlops.views'} & set(sys.modules)))\n"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", child], env=child_env(), capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["script None", "[]"]
+    out = run_child(child)
+    assert out.split("\n")[:2] == ["script None", "[]"]

@@ -34,7 +34,7 @@ from jupyter_mlops.views import (
 from jupyter_mlops.views.charts import LIVE_MAX_POINTS
 from jupyter_mlops.views.markup import DIFF_BACKGROUND
 
-from .conftest import PYTHON, child_env
+from .conftest import child_env, run_child
 
 EVIL = "<img src=x onerror=alert(1)>"
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -423,7 +423,7 @@ def test_the_card_is_drawn_once_the_views_or_the_extension_are_loaded() -> None:
         "import jupyter_mlops.magics\n"
         "print('carded' in record._repr_html_() and 'lr' in record._repr_html_())\n"
     )
-    shown = subprocess.check_output([PYTHON, "-c", code], env=child_env(), text=True, timeout=60)
+    shown = run_child(code)
     assert shown.split() == ["None", "True"]
 
 
@@ -461,11 +461,7 @@ def test_importing_the_extension_loads_no_widget_library() -> None:
         "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy)"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert run_child(code).strip() == "[]"
 
 
 @pytest.mark.slow
@@ -585,8 +581,5 @@ def test_charts_without_anywidget_say_what_is_missing() -> None:
         "except MlopsError as exc:\n"
         "    print(exc)\n"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert "need the 'anywidget' package: pip install anywidget" in done.stdout
+    out = run_child(code, timeout=120)
+    assert "need the 'anywidget' package: pip install anywidget" in out
