@@ -23,6 +23,7 @@ from typing import Any
 from .errors import RunNotFoundError
 from .kernel_env import AUTOLOG, tracked_env
 from .store import Store
+from .text.replays import failure_text
 from .vocabulary import DEFAULT_KERNEL, STATUSES
 
 __all__ = [
@@ -55,12 +56,7 @@ class Failure:
     line: str | None = None  # the line of the cell that raised, as its traceback says
 
     def __str__(self) -> str:
-        if self.kind == "kernel did not start":
-            return f"the kernel did not start: {self.message}"
-        where = self.cell_label or (
-            f"notebook cell {self.cell_index + 1}" if self.cell_index is not None else "the kernel"
-        )
-        return f"failed at {where}: {self.error or self.kind}: {self.message}"
+        return failure_text(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """As plain data."""

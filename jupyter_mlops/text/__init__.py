@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .data import data_check_text
 from .exchange import import_text, mlflow_text
-from .replays import check_text, report_text, sweep_table
+from .replays import check_text, failure_text, report_text, sweep_table
 from .run import run_text
 from .runs import (
     artifacts_table,
@@ -43,6 +43,7 @@ __all__ = [
     "common_keys",
     "data_check_text",
     "diff_text",
+    "failure_text",
     "format_duration",
     "format_value",
     "import_text",

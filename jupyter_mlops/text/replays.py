@@ -9,7 +9,7 @@ from typing import Any
 from ..vocabulary import VERDICTS
 from .words import cell_where, number_text
 
-__all__ = ["check_text", "report_text", "sweep_table"]
+__all__ = ["check_text", "failure_text", "report_text", "sweep_table"]
 
 _FAILED = VERDICTS[-1]
 
@@ -94,7 +94,6 @@ def sweep_table(result: Mapping[str, Any]) -> str:
     """The summary of a sweep for people: a row a point, its params and final metrics
     (not fit times and system load, which are no result; ``--format json`` has them)."""
     from ..clock_metrics import is_clock_metric
-    from ..execute import Failure
 
     points = result["points"]
     params = list(dict.fromkeys(k for p in points for k in p["params"]))
@@ -118,7 +117,7 @@ def sweep_table(result: Mapping[str, Any]) -> str:
         f"notebooks in {result['output_dir']}"
     )
     for point in failed:
-        lines.append(f"  point {point['index'] + 1} {Failure(**point['failure'])}")
+        lines.append(f"  point {point['index'] + 1} {failure_text(point['failure'])}")
     return "\n".join(lines)
 
 
@@ -128,3 +127,14 @@ def _sweep_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def failure_text(failure: Mapping[str, Any]) -> str:
+    """Why an execution stopped early, in one line (a failure as ``Failure.to_dict`` gives it)."""
+    if failure["kind"] == "kernel did not start":
+        return f"the kernel did not start: {failure['message']}"
+    index = failure.get("cell_index")
+    where = failure.get("cell_label") or (
+        f"notebook cell {index + 1}" if index is not None else "the kernel"
+    )
+    return f"failed at {where}: {failure.get('error') or failure['kind']}: {failure['message']}"
