@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = "jupyter_mlops"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
+README = ROOT.parent / "README.md"
 
 # The doors: the public face, the notebook, the server and the shell. They may import the
 # libraries of their door; every other module is core.
@@ -267,6 +269,40 @@ def test_no_import_cycle() -> None:
     assert not found, "import cycles:\n" + "\n".join(describe(c, graph, ROOT) for c in found)
 
 
+def readme_layers(readme: str) -> list[tuple[str, list[str]]]:
+    """The README's table of layers, top to bottom: each layer's name and its modules."""
+    start = readme.index("| layer | modules |")
+    table = readme[start : readme.index("\n\n", start)]
+    return [
+        (row.split("|")[1].strip(), re.findall(r"`([a-z_]+)(?:\.py|/)`", row.split("|")[2]))
+        for row in table.splitlines()[2:]
+    ]
+
+
+def upward_imports(
+    graph: dict[str, dict[str, int]], layers: list[tuple[str, list[str]]]
+) -> list[str]:
+    """Each import of a module in a higher layer than the importer's, with its line."""
+    rank = {module: i for i, (_name, modules) in enumerate(layers) for module in modules}
+
+    def layer(module: str) -> int:
+        top = module.split(".")[1] if "." in module else "__init__"
+        return rank[top]
+
+    return [
+        f"{module} ({layers[layer(module)][0]}) imports {target} ({layers[layer(target)][0]}, "
+        f"line {line})"
+        for module, targets in sorted(graph.items())
+        for target, line in sorted(targets.items())
+        if layer(target) < layer(module)
+    ]
+
+
+def test_no_import_goes_up_the_readmes_layers() -> None:
+    found = upward_imports(import_graph(ROOT), readme_layers(README.read_text(encoding="utf-8")))
+    assert not found, "imports that go up a layer:\n" + "\n".join(found)
+
+
 # The check itself, on small packages written for it.
 
 
@@ -360,4 +396,19 @@ def test_a_door_library_in_the_core_is_found_wherever_imported(tmp_path: Path) -
     assert door_imports_in_core(root) == [
         "jupyter_mlops/plots.py:5: tornado.web",
         "jupyter_mlops/run.py:2: IPython",
+    ]
+
+
+def test_an_import_up_a_layer_is_found(tmp_path: Path) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "run.py": "from .hashing import digest\n",
+            "hashing.py": "def f():\n    from .run import Run\n",
+        },
+    )
+    readme = "| layer | modules |\n| --- | --- |\n| runs | `run.py` |\n| facts | `hashing.py` |\n\n"
+    assert upward_imports(import_graph(root), readme_layers(readme)) == [
+        "jupyter_mlops.hashing (facts) imports jupyter_mlops.run (runs, line 2)"
     ]
