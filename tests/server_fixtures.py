@@ -1,9 +1,10 @@
 """The REST API's test fixtures and helpers: a real jupyter_server with our extension, its root
 folder, the store found from it, and JSON requests.
 
-A test module imports the fixtures it uses by their function names (``server_config``,
-``server_root``, ``server_store``); tests ask for them by the names they register
-(``jp_server_config``, ``root``, ``store``), which override the suite's own ``store``.
+A pytest plugin: a test module of the server names it after pytest_jupyter's in its
+``pytest_plugins`` (so this module's ``jp_server_config`` is the one the server starts with),
+asks for ``server_root`` and ``server_store`` (named apart from the suite's own ``store``,
+which a plugin's fixture could not override) and imports the helpers it calls.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
+from jupyter_mlops import kernel_env
 from jupyter_mlops import run as runs
 from jupyter_mlops.store import Store, open_store
 
@@ -41,17 +43,17 @@ def server_config() -> Config:
     return Config({"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True}}})
 
 
-@pytest.fixture(name="root")
+@pytest.fixture
 def server_root(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The server's root folder; the store is found from it, not from the environment."""
-    monkeypatch.delenv("JUPYTER_MLOPS_DIR", raising=False)
+    monkeypatch.delenv(kernel_env.STORE_DIR, raising=False)
     return Path(jp_root_dir)
 
 
-@pytest.fixture(name="store")
-def server_store(root: Path) -> Store:
+@pytest.fixture
+def server_store(server_root: Path) -> Store:
     """A store in ``<root>/.mlops``, as a kernel started anywhere under the root finds it."""
-    return open_store(root / ".mlops")
+    return open_store(server_root / ".mlops")
 
 
 def make_run(

@@ -19,17 +19,9 @@ from jupyter_mlops.errors import (
 )
 from jupyter_mlops.store import Store
 
-from .server_fixtures import (  # noqa: F401  (server_*: the fixtures these tests use)
-    UNKNOWN_ID,
-    assert_error,
-    get_json,
-    make_run,
-    server_config,
-    server_root,
-    server_store,
-)
+from .server_fixtures import UNKNOWN_ID, assert_error, get_json, make_run
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
 
 # The API's stable words (openapi.yaml): a class's code and status as the server sends them.
 EXPECTED = {
@@ -95,8 +87,8 @@ def test_an_api_error_takes_its_status_and_code_per_instance() -> None:
     assert (ApiError.code, ApiError.http_status) == ("bad_request", 400)
 
 
-async def test_the_server_answers_with_the_class_fields(jp_fetch: Any, store: Store) -> None:
-    make_run(store, "one")
+async def test_the_server_answers_with_the_class_fields(jp_fetch: Any, server_store: Store) -> None:
+    make_run(server_store, "one")
     code, body = await get_json(jp_fetch, "runs", UNKNOWN_ID)
     assert_error(code, body, RunNotFoundError.http_status, RunNotFoundError.code)
     code, body = await get_json(jp_fetch, "runs", params={"where": "name ="})
@@ -104,11 +96,11 @@ async def test_the_server_answers_with_the_class_fields(jp_fetch: Any, store: St
     assert body["message"].startswith("bad expression at column")
 
 
-async def test_the_server_answers_a_missing_store(jp_fetch: Any, root: Path) -> None:
+async def test_the_server_answers_a_missing_store(jp_fetch: Any, server_root: Path) -> None:
     code, body = await get_json(jp_fetch, "runs", UNKNOWN_ID)
     assert_error(code, body, errors.StoreNotFoundError.http_status, "no_store")
 
 
-async def test_a_refused_method_has_the_same_shape(jp_fetch: Any, store: Store) -> None:
+async def test_a_refused_method_has_the_same_shape(jp_fetch: Any, server_store: Store) -> None:
     code, body = await get_json(jp_fetch, "compare", method="DELETE")
     assert_error(code, body, 405, "http_405")

@@ -36,17 +36,9 @@ from jupyter_mlops.server.handlers import KERNELS_RESOURCE
 from jupyter_mlops.store import Store, open_store
 
 from .conftest import child_env, run_child
-from .server_fixtures import (  # noqa: F401  (server_*: the fixtures these tests use)
-    API,
-    assert_error,
-    get_json,
-    make_run,
-    server_config,
-    server_root,
-    server_store,
-)
+from .server_fixtures import API, assert_error, get_json, make_run
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
 
 
 BIG = 1_000_000
@@ -72,9 +64,9 @@ SPIKE, DIP = 123_457, 777_777
     ],
 )
 async def test_page_numbers_out_of_range_are_400s(
-    jp_fetch: Any, store: Store, name: str, value: str
+    jp_fetch: Any, server_store: Store, name: str, value: str
 ) -> None:
-    make_run(store, "one")
+    make_run(server_store, "one")
     code, body = await get_json(jp_fetch, "runs", params={name: value})
     assert_error(code, body, 400, "invalid_value")
     assert body["message"].startswith(f"{name}: ")
@@ -85,29 +77,29 @@ async def test_page_numbers_out_of_range_are_400s(
     [("notebook", "n" * 5_000), ("status", "x," * 3_000)],
 )
 async def test_bad_text_arguments_are_400s(
-    jp_fetch: Any, store: Store, name: str, value: str
+    jp_fetch: Any, server_store: Store, name: str, value: str
 ) -> None:
-    make_run(store, "one")
+    make_run(server_store, "one")
     code, body = await get_json(jp_fetch, "runs", params={name: value})
     assert_error(code, body, 400, "invalid_value")
     assert body["message"].startswith(f"{name}: ")
 
 
-async def test_a_nul_in_a_notebook_path_matches_nothing(jp_fetch: Any, store: Store) -> None:
-    make_run(store, "one")
+async def test_a_nul_in_a_notebook_path_matches_nothing(jp_fetch: Any, server_store: Store) -> None:
+    make_run(server_store, "one")
     code, body = await get_json(jp_fetch, "runs", params={"notebook": "a\x00b.ipynb"})
     assert code == 200 and body["runs"] == [] and body["total"] == 0
 
 
-async def test_an_offset_past_the_end_is_an_empty_page(jp_fetch: Any, store: Store) -> None:
-    make_run(store, "one")
+async def test_an_offset_past_the_end_is_an_empty_page(jp_fetch: Any, server_store: Store) -> None:
+    make_run(server_store, "one")
     code, body = await get_json(jp_fetch, "runs", params={"offset": str(api.MAX_OFFSET)})
     assert code == 200 and body["runs"] == [] and body["total"] == 1
 
 
-async def test_numbers_in_where_beyond_64_bits(jp_fetch: Any, store: Store) -> None:
-    big = make_run(store, "big", params={"seed": 10**20}, metrics={"a": 1e30})
-    make_run(store, "small", params={"seed": 1}, metrics={"a": 1.0})
+async def test_numbers_in_where_beyond_64_bits(jp_fetch: Any, server_store: Store) -> None:
+    big = make_run(server_store, "big", params={"seed": 10**20}, metrics={"a": 1e30})
+    make_run(server_store, "small", params={"seed": 1}, metrics={"a": 1.0})
     for where in ("metrics.a > 100000000000000000000", "params.seed >= 100000000000000000000"):
         code, body = await get_json(jp_fetch, "runs", params={"where": where})
         assert code == 200, body
@@ -118,8 +110,8 @@ async def test_numbers_in_where_beyond_64_bits(jp_fetch: Any, store: Store) -> N
         assert "out of range" in body["message"]
 
 
-async def test_a_where_too_long_or_too_many_comparisons(jp_fetch: Any, store: Store) -> None:
-    make_run(store, "one")
+async def test_a_where_too_long_or_too_many_comparisons(jp_fetch: Any, server_store: Store) -> None:
+    make_run(server_store, "one")
     many = " or ".join(f"metrics.m{i} > {i}" for i in range(2_000))
     # As a browser sends a long filter (a GET's URL has room for it).
     code, body = await get_json(jp_fetch, "runs", params={"where": many[:3_990]})
@@ -131,9 +123,9 @@ async def test_a_where_too_long_or_too_many_comparisons(jp_fetch: Any, store: St
 
 
 async def test_text_that_is_not_utf8_is_a_400(
-    http_server_client: Any, jp_base_url: str, jp_auth_header: Any, store: Store
+    http_server_client: Any, jp_base_url: str, jp_auth_header: Any, server_store: Store
 ) -> None:
-    run_id = make_run(store, "one")
+    run_id = make_run(server_store, "one")
     for path in ("runs?where=name%20%3D%20%ED%A0%80", f"runs/{run_id}/metrics/%FF"):
         response = await http_server_client.fetch(
             f"{jp_base_url}{API}/{path}", headers=jp_auth_header, raise_error=False
@@ -156,17 +148,17 @@ async def test_text_that_is_not_utf8_is_a_400(
     ],
 )
 async def test_a_lone_surrogate_in_a_body_is_a_400(
-    jp_fetch: Any, store: Store, payload: str, field: str
+    jp_fetch: Any, server_store: Store, payload: str, field: str
 ) -> None:
-    run_id = make_run(store, "keep")
+    run_id = make_run(server_store, "keep")
     code, body = await get_json(jp_fetch, "runs", run_id, method="PATCH", body=payload)
     assert_error(code, body, 400, "invalid_value")
     assert body["message"].startswith(f"{field}: ") and "surrogate" in body["message"]
-    assert runs.get_run(run_id, store=store).name == "keep"
+    assert runs.get_run(run_id, store=server_store).name == "keep"
 
 
-async def test_tags_in_one_request_are_capped(jp_fetch: Any, store: Store) -> None:
-    run_id = make_run(store, "tagged")
+async def test_tags_in_one_request_are_capped(jp_fetch: Any, server_store: Store) -> None:
+    run_id = make_run(server_store, "tagged")
     at_most = {f"t{i}": "v" for i in range(api.MAX_TAGS)}
     code, body = await get_json(
         jp_fetch, "runs", run_id, method="PATCH", body=json.dumps({"tags": at_most})
@@ -193,11 +185,11 @@ async def test_tags_in_one_request_are_capped(jp_fetch: Any, store: Store) -> No
         jp_fetch, "runs", run_id, method="PATCH", body=json.dumps({"tags": huge})
     )
     assert_error(code, body, 413, "body_too_large")
-    assert len(runs.get_run(run_id, store=store).tags) == api.MAX_TAGS
+    assert len(runs.get_run(run_id, store=server_store).tags) == api.MAX_TAGS
 
 
-async def test_a_deeply_nested_body_is_a_400(jp_fetch: Any, store: Store) -> None:
-    run_id = make_run(store, "deep")
+async def test_a_deeply_nested_body_is_a_400(jp_fetch: Any, server_store: Store) -> None:
+    run_id = make_run(server_store, "deep")
     payload = '{"note": ' + "[" * 100_000 + "]" * 100_000 + "}"
     code, body = await get_json(jp_fetch, "runs", run_id, method="PATCH", body=payload)
     assert_error(code, body, 400, "bad_json")
@@ -207,8 +199,10 @@ async def test_a_deeply_nested_body_is_a_400(jp_fetch: Any, store: Store) -> Non
 
 
 @pytest.mark.parametrize("value", ["0", "3", str(api.MAX_POINTS + 1), str(2**70), "-5"])
-async def test_max_points_out_of_range_is_a_400(jp_fetch: Any, store: Store, value: str) -> None:
-    run_id = make_run(store, "m", metrics={"acc": 0.5})
+async def test_max_points_out_of_range_is_a_400(
+    jp_fetch: Any, server_store: Store, value: str
+) -> None:
+    run_id = make_run(server_store, "m", metrics={"acc": 0.5})
     for parts in (("runs", run_id), ("runs", run_id, "metrics", "acc")):
         code, body = await get_json(jp_fetch, *parts, params={"max_points": value})
         assert_error(code, body, 400, "invalid_value")
@@ -216,9 +210,13 @@ async def test_max_points_out_of_range_is_a_400(jp_fetch: Any, store: Store, val
 
 
 async def test_compare_ids_are_capped(
-    jp_fetch: Any, http_server_client: Any, jp_base_url: str, jp_auth_header: Any, store: Store
+    jp_fetch: Any,
+    http_server_client: Any,
+    jp_base_url: str,
+    jp_auth_header: Any,
+    server_store: Store,
 ) -> None:
-    ids = [make_run(store, f"c{i}") for i in range(api.MAX_COMPARE + 1)]
+    ids = [make_run(server_store, f"c{i}") for i in range(api.MAX_COMPARE + 1)]
     code, body = await get_json(jp_fetch, "compare", params={"ids": ",".join(ids)})
     assert_error(code, body, 400, "invalid_value")
     # As many ids as fit in a URL the server reads: refused before any run is read.
@@ -263,9 +261,9 @@ def _many_runs(store: Store, count: int) -> str:
 
 
 async def test_a_slow_filter_stops_and_other_requests_answer(
-    jp_fetch: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+    jp_fetch: Any, server_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    last = _many_runs(store, 3_000)
+    last = _many_runs(server_store, 3_000)
     # A hundred comparisons that match nothing: each is tested on every run (the count
     # reads the whole store); with a short bound, the filter is stopped midway.
     slow = " or ".join(f'params.model ~ "nothing-{i}"' for i in range(MAX_COMPARISONS))
@@ -294,12 +292,14 @@ async def test_a_slow_filter_stops_and_other_requests_answer(
         '{"timeout": 1' + "0" * 400 + "}",
     ],
 )
-async def test_replay_numbers_must_be_finite(jp_fetch: Any, store: Store, payload: str) -> None:
-    run_id = make_run(store, "r")
+async def test_replay_numbers_must_be_finite(
+    jp_fetch: Any, server_store: Store, payload: str
+) -> None:
+    run_id = make_run(server_store, "r")
     code, body = await get_json(jp_fetch, "runs", run_id, "replay", method="POST", body=payload)
     assert_error(code, body, 400, "invalid_value")
     assert "finite" in body["message"]
-    assert store.replays(original_id=run_id) == []
+    assert server_store.replays(original_id=run_id) == []
 
 
 class NoKernels(Authorizer):
@@ -326,27 +326,29 @@ class NoKernels(Authorizer):
         )
     ],
 )
-async def test_a_replay_needs_the_permission_to_run_kernels(jp_fetch: Any, store: Store) -> None:
-    run_id = make_run(store, "r")
+async def test_a_replay_needs_the_permission_to_run_kernels(
+    jp_fetch: Any, server_store: Store
+) -> None:
+    run_id = make_run(server_store, "r")
     NoKernels.asked.clear()
     code, body = await get_json(jp_fetch, "runs", run_id, "replay", method="POST", body="{}")
     assert code == 403 and body["error"] == "forbidden"
     assert ("write", "jupyter_mlops") in NoKernels.asked
     assert any(resource == KERNELS_RESOURCE for _, resource in NoKernels.asked)
-    assert store.replays(original_id=run_id) == []
+    assert server_store.replays(original_id=run_id) == []
     code, _ = await get_json(jp_fetch, "runs", run_id)
     assert code == 200  # reading is still allowed
 
 
 async def test_a_replay_of_a_notebook_outside_the_root_is_refused(
-    jp_fetch: Any, store: Store, root: Path, tmp_path_factory: pytest.TempPathFactory
+    jp_fetch: Any, server_store: Store, server_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     outside = tmp_path_factory.mktemp("elsewhere") / "secret.ipynb"
     outside.write_text("TOP-SECRET-BYTES " * 20)
-    run_id = make_run(store, "outside", notebook=outside)
+    run_id = make_run(server_store, "outside", notebook=outside)
     # A link inside the root to a file outside it is outside too.
-    (root / "link.ipynb").symlink_to(outside)
-    linked = make_run(store, "linked", notebook=root / "link.ipynb")
+    (server_root / "link.ipynb").symlink_to(outside)
+    linked = make_run(server_store, "linked", notebook=server_root / "link.ipynb")
     for target in (run_id, linked):
         for mode in ("file", "recorded"):
             code, body = await get_json(
@@ -354,7 +356,7 @@ async def test_a_replay_of_a_notebook_outside_the_root_is_refused(
             )
             assert_error(code, body, 403, "outside_root")
             assert "SECRET" not in json.dumps(body)
-    assert store.replays(original_id=run_id) == []
+    assert server_store.replays(original_id=run_id) == []
 
 
 def _sleeping_run(store: Store, seconds: float) -> str:
@@ -375,8 +377,8 @@ def _sleeping_run(store: Store, seconds: float) -> str:
 
 
 @pytest.mark.slow
-async def test_replays_at_a_time_are_capped(jp_fetch: Any, store: Store) -> None:
-    run_id = _sleeping_run(store, 3)
+async def test_replays_at_a_time_are_capped(jp_fetch: Any, server_store: Store) -> None:
+    run_id = _sleeping_run(server_store, 3)
     started = []
     for _ in range(api.MAX_REPLAYS):
         code, body = await get_json(jp_fetch, "runs", run_id, "replay", method="POST", body="{}")
@@ -389,10 +391,10 @@ async def test_replays_at_a_time_are_capped(jp_fetch: Any, store: Store) -> None
     body = json.loads(response.body)
     assert body["error"] == "too_many_replays" and f"at most {api.MAX_REPLAYS}" in body["message"]
     # Once their processes have ended, a replay may start again.
-    await _until_ended(store, started)
+    await _until_ended(server_store, started)
     code, body = await get_json(jp_fetch, "runs", run_id, "replay", method="POST", body="{}")
     assert code == 202, body
-    await _until_ended(store, [body["id"]])
+    await _until_ended(server_store, [body["id"]])
 
 
 async def _until_ended(store: Store, replay_ids: list[str]) -> None:

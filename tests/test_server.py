@@ -21,28 +21,19 @@ from jupyter_mlops.server import api
 from jupyter_mlops.server.handlers import AUTH_RESOURCE
 from jupyter_mlops.store import Store, open_store
 
-from .server_fixtures import (  # noqa: F401  (server_*: the fixtures these tests use)
-    API,
-    UNKNOWN_ID,
-    assert_error,
-    get_json,
-    make_run,
-    server_config,
-    server_root,
-    server_store,
-)
+from .server_fixtures import API, UNKNOWN_ID, assert_error, get_json, make_run
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
 
 # -- GET runs ----------------------------------------------------------------------------------
 
 
-async def test_runs_newest_first_paginated_with_total(jp_fetch: Any, store: Store) -> None:
-    ids = [make_run(store, f"run-{i}", params={"lr": i / 10}) for i in range(5)]
+async def test_runs_newest_first_paginated_with_total(jp_fetch: Any, server_store: Store) -> None:
+    ids = [make_run(server_store, f"run-{i}", params={"lr": i / 10}) for i in range(5)]
     code, body = await get_json(jp_fetch, "runs")
     assert code == 200
     assert [r["id"] for r in body["runs"]] == ids[::-1]
-    assert body["total"] == 5 and body["store"] == str(store.directory)
+    assert body["total"] == 5 and body["store"] == str(server_store.directory)
     assert body["runs"][0]["params"] == {"lr": 0.4}
 
     _, first = await get_json(jp_fetch, "runs", params={"limit": "2"})
@@ -53,12 +44,14 @@ async def test_runs_newest_first_paginated_with_total(jp_fetch: Any, store: Stor
 
 
 async def test_runs_filtered_by_notebook_status_and_expression(
-    jp_fetch: Any, store: Store, root: Path
+    jp_fetch: Any, server_store: Store, server_root: Path
 ) -> None:
-    (root / "sub").mkdir()
-    a = make_run(store, "a", notebook=root / "sub" / "a.ipynb", metrics={"acc": 0.9})
-    b = make_run(store, "b", notebook=root / "b.ipynb", metrics={"acc": 0.5}, status="failed")
-    c = make_run(store, "c", notebook=root / "sub" / "a.ipynb", metrics={"acc": 0.7})
+    (server_root / "sub").mkdir()
+    a = make_run(server_store, "a", notebook=server_root / "sub" / "a.ipynb", metrics={"acc": 0.9})
+    b = make_run(
+        server_store, "b", notebook=server_root / "b.ipynb", metrics={"acc": 0.5}, status="failed"
+    )
+    c = make_run(server_store, "c", notebook=server_root / "sub" / "a.ipynb", metrics={"acc": 0.7})
 
     _, body = await get_json(jp_fetch, "runs", params={"notebook": "sub/a.ipynb"})
     assert [r["id"] for r in body["runs"]] == [c, a] and body["total"] == 2
@@ -78,8 +71,8 @@ async def test_runs_filtered_by_notebook_status_and_expression(
     assert [r["id"] for r in body["runs"]] == [a]
 
 
-async def test_runs_bad_queries_are_clear_400s(jp_fetch: Any, store: Store) -> None:
-    make_run(store, "one")
+async def test_runs_bad_queries_are_clear_400s(jp_fetch: Any, server_store: Store) -> None:
+    make_run(server_store, "one")
     assert_error(
         *await get_json(jp_fetch, "runs", params={"where": "metrics.acc >"}),
         400,
@@ -98,23 +91,23 @@ async def test_runs_bad_queries_are_clear_400s(jp_fetch: Any, store: Store) -> N
     assert "outside" in body["message"]
 
 
-async def test_no_store_yet_is_an_empty_list(jp_fetch: Any, root: Path) -> None:
+async def test_no_store_yet_is_an_empty_list(jp_fetch: Any, server_root: Path) -> None:
     code, body = await get_json(jp_fetch, "runs")
     assert code == 200 and body["runs"] == [] and body["total"] == 0 and body["store"] is None
     assert_error(*await get_json(jp_fetch, "runs", UNKNOWN_ID), 404, "no_store")
     assert_error(
         *await get_json(jp_fetch, "runs", params={"where": "name ="}), 400, "bad_expression"
     )
-    assert not (root / ".mlops").exists()  # reading never creates a store
+    assert not (server_root / ".mlops").exists()  # reading never creates a store
 
 
 async def test_store_found_from_a_parent_of_the_root(
-    jp_fetch: Any, root: Path, monkeypatch: pytest.MonkeyPatch
+    jp_fetch: Any, server_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The server's root is a subfolder of the project that holds .mlops/.
-    project_store = open_store(root.parent / ".mlops")
-    make_run(project_store, "from-above", notebook=root.parent / "elsewhere.ipynb")
-    make_run(project_store, "inside", notebook=root / "nb.ipynb")
+    project_store = open_store(server_root.parent / ".mlops")
+    make_run(project_store, "from-above", notebook=server_root.parent / "elsewhere.ipynb")
+    make_run(project_store, "inside", notebook=server_root / "nb.ipynb")
     _, body = await get_json(jp_fetch, "runs")
     by_name = {r["name"]: r for r in body["runs"]}
     assert set(by_name) == {"from-above", "inside"}
@@ -125,11 +118,13 @@ async def test_store_found_from_a_parent_of_the_root(
 # -- GET runs/{id} and its metrics -------------------------------------------------------------
 
 
-async def test_run_detail_is_the_whole_run(jp_fetch: Any, store: Store, root: Path) -> None:
+async def test_run_detail_is_the_whole_run(
+    jp_fetch: Any, server_store: Store, server_root: Path
+) -> None:
     run_id = make_run(
-        store,
+        server_store,
         "detail",
-        notebook=root / "nb.ipynb",
+        notebook=server_root / "nb.ipynb",
         params={"lr": 0.01, "layers": [64, 32]},
         metrics={"acc": 0.93, "nan": float("nan")},
     )
@@ -144,8 +139,8 @@ async def test_run_detail_is_the_whole_run(jp_fetch: Any, store: Store, root: Pa
     assert body["lab_path"] == "nb.ipynb"
 
 
-async def test_bad_and_unknown_run_ids(jp_fetch: Any, store: Store) -> None:
-    make_run(store, "named")
+async def test_bad_and_unknown_run_ids(jp_fetch: Any, server_store: Store) -> None:
+    make_run(server_store, "named")
     assert_error(*await get_json(jp_fetch, "runs", "named"), 400, "bad_run_id")
     assert_error(*await get_json(jp_fetch, "runs", "..%2F..%2Fetc"), 400, "bad_run_id")
     assert_error(*await get_json(jp_fetch, "runs", "ABC"), 400, "bad_run_id")
@@ -158,8 +153,10 @@ async def test_bad_and_unknown_run_ids(jp_fetch: Any, store: Store) -> None:
     )
 
 
-async def test_metric_series_is_downsampled_keeping_extremes(jp_fetch: Any, store: Store) -> None:
-    run = runs.start_run(name="long", store=store)
+async def test_metric_series_is_downsampled_keeping_extremes(
+    jp_fetch: Any, server_store: Store
+) -> None:
+    run = runs.start_run(name="long", store=server_store)
     for step in range(10_000):
         value = 1.0 / (step + 1)
         if step == 5_123:
@@ -200,8 +197,8 @@ async def test_metric_series_is_downsampled_keeping_extremes(jp_fetch: Any, stor
     )
 
 
-async def test_a_thinned_series_keeps_a_stretch_of_nan(jp_fetch: Any, store: Store) -> None:
-    run = runs.start_run(name="gaps", store=store)
+async def test_a_thinned_series_keeps_a_stretch_of_nan(jp_fetch: Any, server_store: Store) -> None:
+    run = runs.start_run(name="gaps", store=server_store)
     for step in range(1_000):
         run.log_metric("loss", float("nan") if 400 <= step < 600 else float(step % 7), step=step)
     run.end()
@@ -218,10 +215,10 @@ async def test_a_thinned_series_keeps_a_stretch_of_nan(jp_fetch: Any, store: Sto
 # -- compare -----------------------------------------------------------------------------------
 
 
-async def test_compare_two_and_more_runs(jp_fetch: Any, store: Store) -> None:
-    a = make_run(store, "a", params={"lr": 0.1, "depth": 3}, metrics={"acc": 0.8})
-    b = make_run(store, "b", params={"lr": 0.01, "depth": 3}, metrics={"acc": 0.9})
-    c = make_run(store, "c", params={"lr": 0.1}, metrics={"acc": 0.8})
+async def test_compare_two_and_more_runs(jp_fetch: Any, server_store: Store) -> None:
+    a = make_run(server_store, "a", params={"lr": 0.1, "depth": 3}, metrics={"acc": 0.8})
+    b = make_run(server_store, "b", params={"lr": 0.01, "depth": 3}, metrics={"acc": 0.9})
+    c = make_run(server_store, "c", params={"lr": 0.1}, metrics={"acc": 0.8})
     code, body = await get_json(jp_fetch, "compare", params={"ids": f"{a},{b},{c}"})
     assert code == 200
     assert [r["id"] for r in body["runs"]] == [a, b, c]
@@ -250,9 +247,9 @@ async def test_compare_two_and_more_runs(jp_fetch: Any, store: Store) -> None:
 # -- PATCH and DELETE --------------------------------------------------------------------------
 
 
-async def test_patch_renames_tags_and_notes(jp_fetch: Any, store: Store) -> None:
-    run_id = make_run(store, "before")
-    runs.update_run(run_id, tags={"old": "1"}, store=store)
+async def test_patch_renames_tags_and_notes(jp_fetch: Any, server_store: Store) -> None:
+    run_id = make_run(server_store, "before")
+    runs.update_run(run_id, tags={"old": "1"}, store=server_store)
     code, body = await get_json(
         jp_fetch,
         "runs",
@@ -265,7 +262,7 @@ async def test_patch_renames_tags_and_notes(jp_fetch: Any, store: Store) -> None
     assert code == 200, body
     assert body["name"] == "after" and body["tags"] == {"team": "vision"}
     assert body["note"] == "good"
-    assert runs.get_run(run_id, store=store).name == "after"
+    assert runs.get_run(run_id, store=server_store).name == "after"
 
 
 @pytest.mark.parametrize(
@@ -281,20 +278,22 @@ async def test_patch_renames_tags_and_notes(jp_fetch: Any, store: Store) -> None
         ('{"note": ["x"]}', "invalid_value"),
     ],
 )
-async def test_patch_bad_bodies(jp_fetch: Any, store: Store, payload: str, error: str) -> None:
-    run_id = make_run(store, "keep")
+async def test_patch_bad_bodies(
+    jp_fetch: Any, server_store: Store, payload: str, error: str
+) -> None:
+    run_id = make_run(server_store, "keep")
     code, body = await get_json(jp_fetch, "runs", run_id, method="PATCH", body=payload)
     assert_error(code, body, 400, error)
-    assert runs.get_run(run_id, store=store).name == "keep"
+    assert runs.get_run(run_id, store=server_store).name == "keep"
 
 
-async def test_delete_a_run_but_not_a_running_one(jp_fetch: Any, store: Store) -> None:
-    done = make_run(store, "done")
+async def test_delete_a_run_but_not_a_running_one(jp_fetch: Any, server_store: Store) -> None:
+    done = make_run(server_store, "done")
     code, body = await get_json(jp_fetch, "runs", done, method="DELETE")
     assert code == 200 and body == {"deleted": done}
     assert_error(*await get_json(jp_fetch, "runs", done), 404, "run_not_found")
 
-    going = make_run(store, "going", status="running")
+    going = make_run(server_store, "going", status="running")
     code, body = await get_json(jp_fetch, "runs", going, method="DELETE")
     assert_error(code, body, 400, "invalid_value")
     assert "running" in body["message"]
@@ -304,8 +303,8 @@ async def test_delete_a_run_but_not_a_running_one(jp_fetch: Any, store: Store) -
 # -- replays -----------------------------------------------------------------------------------
 
 
-async def test_replay_bad_requests(jp_fetch: Any, store: Store) -> None:
-    run_id = make_run(store, "r")
+async def test_replay_bad_requests(jp_fetch: Any, server_store: Store) -> None:
+    run_id = make_run(server_store, "r")
     for payload in ('{"mode": "sideways"}', '{"rtol": "big"}', '{"atol": -1}', '{"x": 1}'):
         code, body = await get_json(jp_fetch, "runs", run_id, "replay", method="POST", body=payload)
         assert_error(code, body, 400, "invalid_value")
@@ -314,8 +313,8 @@ async def test_replay_bad_requests(jp_fetch: Any, store: Store) -> None:
     assert_error(*await get_json(jp_fetch, "replays", "bad id!"), 400, "bad_replay_id")
 
 
-async def test_replay_unknown_run_and_replay(jp_fetch: Any, store: Store) -> None:
-    make_run(store, "r")
+async def test_replay_unknown_run_and_replay(jp_fetch: Any, server_store: Store) -> None:
+    make_run(server_store, "r")
     code, body = await get_json(jp_fetch, "runs", UNKNOWN_ID, "replay", method="POST", body="{}")
     assert_error(code, body, 404, "run_not_found")
     assert_error(*await get_json(jp_fetch, "replays", "f" * 32), 404, "replay_not_found")
@@ -323,13 +322,13 @@ async def test_replay_unknown_run_and_replay(jp_fetch: Any, store: Store) -> Non
 
 @pytest.mark.slow
 async def test_replay_starts_in_the_background_and_reports(
-    jp_fetch: Any, store: Store, root: Path
+    jp_fetch: Any, server_store: Store, server_root: Path
 ) -> None:
     import asyncio
 
-    notebook = root / "tiny.ipynb"
+    notebook = server_root / "tiny.ipynb"
     _write_tracked_notebook(notebook)
-    original = _run_notebook_tracked(notebook, root)
+    original = _run_notebook_tracked(notebook, server_root)
     code, started = await get_json(jp_fetch, "runs", original, "replay", method="POST", body="{}")
     assert code == 202, started
     assert started["state"] == "running" and started["original_id"] == original
@@ -447,7 +446,7 @@ def _requests(app: Any, base_url: str) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("jp_server_config", [OPEN_SERVER])
 async def test_every_route_refuses_a_stranger(
-    jp_serverapp: Any, http_server_client: Any, jp_base_url: str, store: Store
+    jp_serverapp: Any, http_server_client: Any, jp_base_url: str, server_store: Store
 ) -> None:
     requests = _requests(jp_serverapp.web_app, jp_base_url)
     assert len(requests) >= 8
@@ -467,7 +466,11 @@ async def test_every_route_refuses_a_stranger(
 
 @pytest.mark.parametrize("jp_server_config", [DENYING_SERVER])
 async def test_every_route_asks_the_authorizer_about_our_resource(
-    jp_serverapp: Any, http_server_client: Any, jp_base_url: str, jp_auth_header: Any, store: Store
+    jp_serverapp: Any,
+    http_server_client: Any,
+    jp_base_url: str,
+    jp_auth_header: Any,
+    server_store: Store,
 ) -> None:
     DenyAll.asked.clear()
     requests = _requests(jp_serverapp.web_app, jp_base_url)
@@ -542,10 +545,10 @@ def test_the_readme_documents_every_route_and_command() -> None:
 
 
 async def test_an_encoded_metric_key_reaches_the_handler(
-    http_server_client: Any, jp_base_url: str, jp_auth_header: Any, store: Store
+    http_server_client: Any, jp_base_url: str, jp_auth_header: Any, server_store: Store
 ) -> None:
     # The sidebar sends keys encoded (`val%2Floss`), as a browser would.
-    run = runs.start_run(name="encoded", store=store)
+    run = runs.start_run(name="encoded", store=server_store)
     run.log_metric("val/loss", 0.5, step=0)
     run.log_metric("val/loss", 0.25, step=1)
     run.end()
@@ -559,10 +562,10 @@ async def test_an_encoded_metric_key_reaches_the_handler(
 
 
 async def test_a_filtered_total_is_counted_up_to_a_cap(
-    jp_fetch: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+    jp_fetch: Any, server_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for index in range(4):
-        make_run(store, f"cap-{index}", metrics={"acc": 0.9})
+        make_run(server_store, f"cap-{index}", metrics={"acc": 0.9})
     monkeypatch.setattr(api, "COUNT_CAP", 2)
     _, body = await get_json(jp_fetch, "runs", params={"where": "metrics.acc > 0.5"})
     assert body["total"] == 2 and body["total_capped"] and len(body["runs"]) == 4
