@@ -24,7 +24,7 @@ from jupyter_mlops.clock_metrics import is_clock_metric
 from jupyter_mlops.compare import diff_runs
 from jupyter_mlops.hashing import content_hash
 
-from .conftest import PYTHON, child_env
+from .conftest import PYTHON, child_env, run_child
 
 NOTEBOOKS = Path(__file__).parent / "notebooks" / "autolog"
 
@@ -366,13 +366,10 @@ def test_nothing_is_imported_before_the_notebook_imports_it(tmp_path: Path) -> N
         "    accuracy_score([0, 1], [0, 1])\n"
         "print(sorted(run.record().metrics))\n"
     )
-    result = subprocess.run(
-        [PYTHON, "-c", script], capture_output=True, text=True, env=child_env(), timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    out = run_child(script, timeout=120)
     # In a script the model is still found by its variable; a score not assigned in a cell
     # is named after its function.
-    assert json.loads(result.stdout.replace("'", '"')) == ["accuracy_score", "model.fit_time"]
+    assert json.loads(out.replace("'", '"')) == ["accuracy_score", "model.fit_time"]
 
 
 # -- real kernels ---------------------------------------------------------------------------------

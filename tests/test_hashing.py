@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import subprocess
 import threading
 from collections import OrderedDict, deque, namedtuple
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from jupyter_mlops.hashing import (
 )
 from jupyter_mlops.profiles import describe
 
-from .conftest import PYTHON, child_env
+from .conftest import run_child
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -498,15 +497,7 @@ print(content_hash(Vocabulary()))
 def test_hashes_are_equal_across_processes() -> None:
     outputs = []
     for seed in ("1", "12345"):
-        done = subprocess.run(
-            [PYTHON, "-c", _CHILD + _CHILD_OBJECT],
-            env=child_env(PYTHONHASHSEED=seed),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        outputs.append(done.stdout.split())
+        outputs.append(run_child(_CHILD + _CHILD_OBJECT, timeout=120, PYTHONHASHSEED=seed).split())
     namespace: dict[str, object] = {}
     exec(_CHILD.replace("print(", "result = ("), namespace)
     here = namespace["result"]
@@ -520,10 +511,7 @@ def test_import_loads_no_data_library() -> None:
         "import sys, jupyter_mlops.hashing\n"
         "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'polars') if m in sys.modules))"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert run_child(code).strip() == "[]"
 
 
 # -- is_data ---------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import base64
 import datetime
 import json
 import struct
-import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import jupyter_mlops as mlops
 from jupyter_mlops.outputs import FIGURE_TYPES, figure_hash, figure_of, sanitize_output
 
-from .conftest import PYTHON, child_env
+from .conftest import run_child
 from .test_values import replay_fixture
 
 # -- sanitize_output -------------------------------------------------------------------------
@@ -115,15 +114,7 @@ def hash_in_a_child(values: list[float], fmt: str, mime: str) -> str:
         + "from jupyter_mlops.outputs import figure_hash\n"
         + f"print(figure_hash({mime!r}, draw({values!r}, {fmt!r})))"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", code],
-        env=child_env(MPLBACKEND="agg", PYTHONHASHSEED="7"),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return done.stdout.strip()
+    return run_child(code, timeout=120, MPLBACKEND="agg", PYTHONHASHSEED="7").strip()
 
 
 VALUES = [0.5, 2.0, 1.25, 3.0, 2.5]
@@ -245,10 +236,7 @@ def test_importing_outputs_loads_no_plotting_library() -> None:
         "import sys, jupyter_mlops.outputs\n"
         "print(sorted(m for m in ('matplotlib', 'plotly', 'numpy', 'PIL') if m in sys.modules))"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert run_child(code).strip() == "[]"
 
 
 # -- figures: what a tracked cell showed ------------------------------------------------------

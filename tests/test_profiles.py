@@ -5,7 +5,6 @@ profiles made on a reference's bins; files described through Arrow."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from jupyter_mlops.errors import InvalidValueError
 from jupyter_mlops.hashing import content_hash
 from jupyter_mlops.profiles import DataInfo, describe, profile
 
-from .conftest import PYTHON, child_env
+from .conftest import run_child
 
 # How this pandas names a column of text: "str" from pandas 3 on, "object" before.
 TEXT_DTYPE = str(pd.Series(["text"]).dtype)
@@ -227,7 +226,4 @@ def test_import_loads_no_data_library() -> None:
         "import sys, jupyter_mlops.profiles\n"
         "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'polars') if m in sys.modules))"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", code], capture_output=True, text=True, env=child_env(), check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert run_child(code).strip() == "[]"

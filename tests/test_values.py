@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -19,7 +18,7 @@ import pytest
 from jupyter_mlops.compare import diff_runs
 from jupyter_mlops.values import MAX_ITEMS, TOO_LARGE, compare_written, value_hash
 
-from .conftest import PYTHON, child_env
+from .conftest import run_child
 
 
 def hashed(value: object) -> str:
@@ -81,15 +80,7 @@ print(json.dumps({name: value_hash(value)[0] for name, value in values.items()})
 def test_plain_values_hash_the_same_in_other_processes_and_hash_seeds() -> None:
     outputs = []
     for seed in ("1", "987654"):
-        done = subprocess.run(
-            [PYTHON, "-c", _CHILD],
-            env=child_env(PYTHONHASHSEED=seed),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        outputs.append(json.loads(done.stdout))
+        outputs.append(json.loads(run_child(_CHILD, timeout=120, PYTHONHASHSEED=seed)))
     assert outputs[0] == outputs[1]
     assert all(outputs[0].values())
     namespace: dict[str, Any] = {}
@@ -288,15 +279,8 @@ print(value_hash(RandomForestClassifier(n_estimators=20, random_state=0).fit(X, 
 
 def test_a_seeded_model_hashes_the_same_in_another_process() -> None:
     pytest.importorskip("sklearn")
-    done = subprocess.run(
-        [PYTHON, "-c", _CHILD_MODEL],
-        env=child_env(PYTHONHASHSEED="4242"),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert done.stdout.strip() == hashed(forest(0))
+    out = run_child(_CHILD_MODEL, timeout=120, PYTHONHASHSEED="4242")
+    assert out.strip() == hashed(forest(0))
 
 
 # -- what a cell wrote -----------------------------------------------------------------------
