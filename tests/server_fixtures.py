@@ -28,17 +28,14 @@ __all__ = [
     "assert_error",
     "get_json",
     "make_run",
-    "server_config",
-    "server_root",
-    "server_store",
 ]
 
 API = "jupyter-mlops/api"
 UNKNOWN_ID = "0" * 32
 
 
-@pytest.fixture(name="jp_server_config")
-def server_config() -> Config:
+@pytest.fixture
+def jp_server_config() -> Config:
     """The server with our extension enabled (as the shipped config file does)."""
     return Config({"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True}}})
 

@@ -13,12 +13,11 @@ from sklearn.linear_model import LogisticRegression
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import InvalidValueError
-from jupyter_mlops.store import open_store
+from jupyter_mlops.store import Store, open_store
 
 from .conftest import PYTHON, child_env
-from .server_fixtures import server_config  # noqa: F401  (the server with our extension)
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
 
 
 def mlops_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -110,11 +109,9 @@ def test_cli_lists_writes_and_refuses(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def served_run(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def served_run(server_root: Path, server_store: Store) -> str:
     """A run with artifacts in the store the server finds from its root."""
-    monkeypatch.delenv("JUPYTER_MLOPS_DIR", raising=False)
-    root = Path(jp_root_dir)
-    store = open_store(root / ".mlops")
+    root, store = server_root, server_store
     (root / "report.csv").write_text("a,b\n1,2\n")
     (root / "naïve model.pkl").write_bytes(pickle.dumps([1, 2, 3]))
     with mlops.start_run(name="served", store=store) as run:
