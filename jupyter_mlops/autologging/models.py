@@ -23,14 +23,16 @@ __all__ = ["model_payload", "save_final_models"]
 def save_final_models(run: runs.Run, namespace: Mapping[str, Any]) -> None:
     """Store the last fitted model of each variable, and its content hash as a param."""
     from ..hashing import content_hash
-    from .record import log_params_kept, run_state, store_artifact
+    from .record import log_artifact_bytes, log_params_kept, run_state
 
     state = run_state(run)
     hashes: dict[str, Any] = {}
     for name, estimator in state.models.items():
         payload, kind = model_payload(estimator)
         cls = type(estimator)
-        store_artifact(run, f"{name}.model", payload, kind, f"{cls.__module__}.{cls.__qualname__}")
+        log_artifact_bytes(
+            run, f"{name}.model", payload, kind, f"{cls.__module__}.{cls.__qualname__}"
+        )
         # A search's cv_results_ holds fit times: its best model is what should reproduce.
         model = getattr(estimator, "best_estimator_", estimator)
         hashes[f"{name}.model_hash"] = content_hash(model)

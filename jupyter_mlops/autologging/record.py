@@ -26,11 +26,11 @@ from .patches import Fit, Score
 __all__ = [
     "last_namespace",
     "link_datasets",
+    "log_artifact_bytes",
     "log_params_kept",
     "plain_value",
     "record_cell",
     "run_state",
-    "store_artifact",
 ]
 
 # A param that is no JSON value is kept as its text, at most this long.
@@ -213,11 +213,11 @@ def _record_search(
 
     table = pd.DataFrame(search.cv_results_)
     payload = table.to_csv(index=False).encode()
-    store_artifact(run, f"{name}.cv_results.csv", payload, "table", "cv_results_")
+    log_artifact_bytes(run, f"{name}.cv_results.csv", payload, "table", "cv_results_")
 
 
-def store_artifact(run: runs.Run, name: str, payload: bytes, kind: str, source: str) -> None:
-    """Store bytes as an artifact of the run, of a kind ``Artifact.load()`` knows."""
+def log_artifact_bytes(run: runs.Run, name: str, payload: bytes, kind: str, source: str) -> None:
+    """Log bytes as an artifact of the run, of a kind ``Artifact.load()`` knows."""
     row = store_bytes(run.store, name, payload, kind, source)
     row.update(run_id=run.id, cell_seq=run.current_cell, time=time.time())
     run.store.add_artifact(row)
