@@ -21,7 +21,7 @@ from jupyter_mlops.store import (
     open_store,
 )
 
-from .conftest import PYTHON, child_env
+from .conftest import PYTHON, child_env, python_child
 
 
 def _run_row(run_id: str, name: str = "r", start: float | None = None, **extra: object) -> dict:
@@ -198,6 +198,34 @@ for r in range(runs):
     store.update_run(run_id, status="finished", end_time=time.time())
 store.close()
 """
+
+
+_OPENER = """
+import sys, time, warnings
+from pathlib import Path
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+warnings.simplefilter("error")
+from jupyter_mlops.store import open_store
+open_store(Path(sys.argv[1])).close()
+"""
+
+
+@pytest.mark.slow
+def test_processes_that_open_a_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    # Sweep workers and kernels may open the same new store together: one makes it, the
+    # others wait for it; none is refused as locked or warned of an emptied store.
+    for attempt in range(8):
+        folder, go = tmp_path / f"s{attempt}" / ".mlops", tmp_path / f"go{attempt}"
+        openers = [python_child(_OPENER, str(folder), str(go)) for _ in range(6)]
+        time.sleep(0.5)  # every child imported and waiting: they start together
+        go.touch()
+        for opener in openers:
+            _, err = opener.communicate(timeout=60)
+            assert opener.returncode == 0, err
+        tables = sqlite3.connect(folder / "tracking.db").execute("PRAGMA user_version")
+        assert tables.fetchone()[0] == SCHEMA_VERSION
 
 
 def test_concurrent_processes_lose_nothing(store_dir: Path) -> None:

@@ -20,7 +20,14 @@ from pathlib import Path
 
 from ..errors import StoreNotFoundError
 from .cells import CellQueries
-from .connection import BUSY_TIMEOUT_MS, DB_NAME, find_store_dir, fold_log, store_fault
+from .connection import (
+    BUSY_TIMEOUT_MS,
+    DB_NAME,
+    creating,
+    find_store_dir,
+    fold_log,
+    store_fault,
+)
 from .data import DataQueries
 from .filters import compile_where
 from .metrics import metric_points
@@ -63,8 +70,9 @@ class Store(RunQueries, CellQueries, DataQueries, ModelQueries):
     """One tracking store: ``tracking.db`` and ``blobs/`` in a folder."""
 
     def __init__(self, directory: Path) -> None:
-        super().__init__(directory)
-        migrate(self)
+        with creating(directory):
+            super().__init__(directory)
+            migrate(self)
 
 
 _open_stores: dict[Path, Store] = {}

@@ -8,6 +8,7 @@ import errno
 import functools
 import os
 import sqlite3
+import sys
 import threading
 import time
 import urllib.parse
@@ -31,6 +32,8 @@ from ..kernel_env import STORE_DIR
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 DB_NAME = "tracking.db"
+# Beside the database: held by the one process making a new store while others wait for it.
+CREATION_LOCK = ".creation.lock"
 # How long a write waits for another process's write lock: a write from a cell's thread must
 # not hold the cell up for long. The writer thread keeps its rows and tries again.
 BUSY_TIMEOUT_MS = 2_000
@@ -87,6 +90,43 @@ def fold_log(directory: Path) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def creating(directory: Path) -> Iterator[None]:
+    """Hold other processes off while this one makes a new store in ``directory`` (sweep
+    workers or kernels may open the same new store at once); costs nothing once it exists."""
+    path = directory / DB_NAME
+    if path.is_file() and path.stat().st_size > 0:
+        yield
+        return
+    lock = _creation_lock(directory)
+    try:
+        if lock is not None:
+            _hold(lock)
+        yield
+    finally:
+        if lock is not None:
+            os.close(lock)  # which frees the lock
+
+
+def _creation_lock(directory: Path) -> int | None:
+    """The creation lock file, open; None where it cannot be made (then the store's own
+    opening says what is wrong)."""
+    if sys.platform == "win32":
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return os.open(directory / CREATION_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+
+
+def _hold(lock: int) -> None:
+    if sys.platform != "win32":
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
 
 
 class _Connection(sqlite3.Connection):
@@ -196,7 +236,8 @@ class StoreFile:
         conn.store_path = str(self.path)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if not uri:
+            # The file keeps the mode: only the process that makes the store switches it.
+            if not uri and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
