@@ -16,9 +16,9 @@ from jupyter_mlops import kernel_env
 from jupyter_mlops import run as runs
 from jupyter_mlops.store import Store, close_all, open_store
 
-# The server's fixtures are a plugin the server's test modules name, and imported by them for
-# their helpers first: registered here, their asserts are rewritten like a test's.
-pytest.register_assert_rewrite("tests.server_fixtures")
+# A real Jupyter server for the REST API's tests, then our fixtures for it (in this order, so
+# ours are the ones that win: our server config enables the extension).
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
 
 # Fuzzing in CI tries the same examples on every run, so a failure there is one that can be
 # reproduced; runs elsewhere draw new examples each time and so keep finding new cases.

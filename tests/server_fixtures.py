@@ -1,10 +1,10 @@
 """The REST API's test fixtures and helpers: a real jupyter_server with our extension, its root
 folder, the store found from it, and JSON requests.
 
-A pytest plugin: a test module of the server names it after pytest_jupyter's in its
-``pytest_plugins`` (so this module's ``jp_server_config`` is the one the server starts with),
-asks for ``server_root`` and ``server_store`` (named apart from the suite's own ``store``,
-which a plugin's fixture could not override) and imports the helpers it calls.
+A pytest plugin, named by the suite's conftest after pytest_jupyter's (so this module's
+``jp_server_config`` is the one the server starts with). A test asks for ``server_root`` and
+``server_store`` (named apart from the suite's own ``store``, which a plugin's fixture could
+not override) and imports the helpers it calls.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ from jupyter_mlops.store import Store, open_store
 
 from .conftest import PYTHON, child_env
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
-
 
 def mlops_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     """``jupyter mlops ARGS`` in a child process, as a shell runs it."""

@@ -21,8 +21,6 @@ from jupyter_mlops.store import Store
 
 from .server_fixtures import UNKNOWN_ID, assert_error, get_json, make_run
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
-
 # The API's stable words (openapi.yaml): a class's code and status as the server sends them.
 EXPECTED = {
     "MlopsError": ("bad_request", 400),

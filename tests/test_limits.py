@@ -38,9 +38,6 @@ from jupyter_mlops.store import Store, open_store
 from .conftest import child_env, run_child
 from .server_fixtures import API, assert_error, get_json, make_run
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
-
-
 BIG = 1_000_000
 SPIKE, DIP = 123_457, 777_777
 

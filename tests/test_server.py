@@ -23,8 +23,6 @@ from jupyter_mlops.store import Store, open_store
 
 from .server_fixtures import API, UNKNOWN_ID, assert_error, get_json, make_run
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.server_fixtures"]
-
 # -- GET runs ----------------------------------------------------------------------------------
 
 
