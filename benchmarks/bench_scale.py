@@ -50,8 +50,7 @@ def log(text: str) -> None:
 
 def bench_sweeps(work: Path, points: int, rounds: int) -> dict[str, Any]:
     """Median seconds of the same sweep on a 2-worker cluster and on the local pool."""
-    from distributed import Client, LocalCluster
-
+    from jupyter_mlops.cluster import local_cluster
     from jupyter_mlops.store import open_store
     from jupyter_mlops.sweeps import sweep
 
@@ -60,21 +59,12 @@ def bench_sweeps(work: Path, points: int, rounds: int) -> dict[str, Any]:
     grid = {"n_estimators": [10 + 10 * i for i in range(points)]}
     store = open_store(work / ".mlops")
     started = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(2) as client:
         client.run(_warm_up)
         start_up = time.perf_counter() - started
         sides: dict[str, Callable[[], Any]] = {
             "cluster_2": lambda: sweep(
-                notebook, grid, cluster=cluster.scheduler_address, progress=False, store=store
+                notebook, grid, cluster=client.scheduler.address, progress=False, store=store
             ),
             "pool_2": lambda: sweep(notebook, grid, workers=2, progress=False, store=store),
             "pool_1": lambda: sweep(notebook, grid, workers=1, progress=False, store=store),

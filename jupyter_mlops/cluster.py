@@ -39,7 +39,7 @@ from .notebooks import stored_notebook
 from .store import DB_NAME, Store, fold_log
 from .vocabulary import KINDS, STATUSES
 
-__all__ = ["MAX_UPLOAD_BYTES", "pack_folder", "run_points_on_cluster"]
+__all__ = ["MAX_UPLOAD_BYTES", "connect", "local_cluster", "pack_folder", "run_points_on_cluster"]
 
 # A folder sent to the workers is for notebooks and their small inputs, not data lakes.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -69,16 +69,7 @@ def connect(cluster: str) -> Iterator[tuple[Any, int]]:
         workers = int(local.group(1) or os.cpu_count() or 1)
         if workers < 1:
             raise InvalidValueError("cluster", "local:N needs N of 1 or more")
-        with (
-            distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            ) as started,
-            distributed.Client(started) as client,
-        ):
+        with local_cluster(workers) as client:
             yield client, workers
         return
     try:
@@ -91,6 +82,24 @@ def connect(cluster: str) -> Iterator[tuple[Any, int]]:
         except TimeoutError:
             raise MlopsError(f"the Dask scheduler at {cluster} has no workers") from None
         yield client, len(client.scheduler_info()["workers"])
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A client of a ``LocalCluster`` of ``workers`` single-threaded worker processes on
+    127.0.0.1, started here and stopped on leaving."""
+    distributed = _distributed()
+    with (
+        distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as started,
+        distributed.Client(started) as client,
+    ):
+        yield client
 
 
 def pack_folder(folder: Path) -> bytes:

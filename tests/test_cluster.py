@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 import jupyter_mlops as mlops
-from jupyter_mlops.cluster import pack_folder
+from jupyter_mlops.cluster import local_cluster, pack_folder
 from jupyter_mlops.errors import InvalidValueError, MlopsError
 from jupyter_mlops.store import open_store
 from jupyter_mlops.sweeps import sweep
@@ -56,19 +56,8 @@ def notebook(tmp_path: Path) -> Path:
 @pytest.fixture
 def scheduler() -> Iterator[tuple[str, Any]]:
     """A real LocalCluster of two single-threaded worker processes on 127.0.0.1."""
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield cluster.scheduler_address, client
+    with local_cluster(2) as client:
+        yield client.scheduler.address, client
 
 
 def test_an_eight_point_sweep_lands_in_the_main_store(
