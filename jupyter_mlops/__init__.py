@@ -126,10 +126,9 @@ _SHOW_RUNS = frozenset({"run", "records"})
 def _show_cards_in_a_shell() -> None:
     """In an IPython shell, let a run display as its card even without ``%load_ext``; the
     views are loaded only there (a script never imports them)."""
-    import sys
+    from .liveness import is_kernel
 
-    get_shell = getattr(sys.modules.get("IPython"), "get_ipython", None)
-    if callable(get_shell) and get_shell() is not None:
+    if is_kernel():
         importlib.import_module(".views.card", __name__)
 
 

@@ -24,7 +24,7 @@ from .artifacts import store_artifact
 from .cellcode import fill_cell_facts
 from .datachecks import check_serving
 from .errors import InvalidValueError, NoActiveRunError, StoreError
-from .kernel_env import read_kernel_env
+from .kernel_env import KernelEnv, read_kernel_env
 from .liveness import (
     HOST,
     ending_of,
@@ -421,7 +421,8 @@ def start_run(
 ) -> Run:
     """Start a run and make it this process's active run (ending any active one first)."""
     global _active, _last_started
-    kind = kind or read_kernel_env().kind or ("interactive" if is_kernel() else "script")
+    launched = read_kernel_env()
+    kind = kind or launched.kind or ("interactive" if is_kernel() else "script")
     if kind not in KINDS:
         raise InvalidValueError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
     if name is not None:
@@ -432,7 +433,9 @@ def start_run(
     managed = _end_previous(store, tag_values)
     if managed is not None:
         return managed
-    row = _new_row(store, run_id=run_id, name=name, kind=kind, notebook=notebook, parent=parent)
+    row = _new_row(
+        store, launched, run_id=run_id, name=name, kind=kind, notebook=notebook, parent=parent
+    )
     run = Run(store, row)
     notebook_path = run.notebook_path()
     if notebook_path is not None and notebook_path.is_file():
@@ -452,6 +455,7 @@ def start_run(
 
 def _new_row(
     store: Store,
+    launched: KernelEnv,
     *,
     run_id: str | None,
     name: str | None,
@@ -459,8 +463,7 @@ def _new_row(
     notebook: str | Path | None,
     parent: str | None,
 ) -> dict[str, Any]:
-    """The row of a run starting now in this process (what a launcher said filled in)."""
-    launched = read_kernel_env()
+    """The row of a run starting now in this process (what its launcher said filled in)."""
     if not notebook:
         provider = _notebook_provider
         notebook = launched.notebook or (provider() if provider else None)
